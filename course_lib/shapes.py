@@ -1,0 +1,300 @@
+"""ShapesDataset: a procedurally generated segmentation dataset that needs no download.
+
+Every sample is drawn from ``(seed, split, index)`` alone, so nothing is stored and the same
+sample comes back on every machine. Shapes (circle, square, triangle) get a colour drawn
+independently of their class, on a textured and noisy background, with random scale,
+rotation and partial occlusion: the class is in the *shape*, never in the colour.
+
+References
+----------
+- The "shapes" toy datasets of the Mask R-CNN tutorials (Matterport, torchvision) inspired
+  this one; this generator is written from scratch and vectorised with NumPy.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["CLASSES", "NUM_CLASSES", "SPLITS", "ShapesDataset", "collate_detection"]
+
+#: Class names; index 0 is the background, ``num_classes`` counts it.
+CLASSES: tuple[str, ...] = ("background", "circle", "square", "triangle")
+NUM_CLASSES: int = len(CLASSES)
+#: Default number of samples per split.
+SPLITS: dict[str, int] = {"train": 2000, "val": 200, "test": 200}
+_SPLIT_ID = {"train": 0, "val": 1, "test": 2}
+_MIN_VISIBLE = 0.4  # an occluded shape keeps at least this fraction of its area visible
+_MIN_PIXELS = 12  # ... and at least this many pixels
+_TRIES = 8  # placement attempts per shape before giving up on it
+
+
+@lru_cache(maxsize=8)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates ``(ys, xs)``, each of shape ``(size, size)``."""
+    coords = np.arange(size, dtype=np.float32) + 0.5
+    ys, xs = np.meshgrid(coords, coords, indexing="ij")
+    return ys, xs
+
+
+class ShapesDataset(Dataset):
+    """Coloured circles, squares and triangles on textured, noisy backgrounds.
+
+    Parameters
+    ----------
+    split : {"train", "val", "test"}
+        Which split. Splits are drawn from disjoint random streams, so they never share a sample.
+    length : int, optional
+        Number of samples. Defaults to ``SPLITS[split]`` (2000 / 200 / 200).
+    image_size : int
+        Height and width of the square images, between 16 and 1024.
+    seed : int
+        Dataset seed: the same ``(seed, split, index)`` always gives the same sample.
+    min_shapes, max_shapes : int
+        Number of shapes per image, drawn uniformly in ``[min_shapes, max_shapes]``
+        (``0 <= min_shapes <= max_shapes <= 16``).
+    scale : tuple of float
+        ``(low, high)`` range of a shape's diameter as a fraction of ``image_size``,
+        ``0 < low <= high <= 1``.
+    class_probs : sequence of float, optional
+        Probability of each shape class (circle, square, triangle); uniform by default.
+        Use it to build class-imbalanced variants.
+    noise : float
+        Standard deviation of the additive Gaussian pixel noise, in ``[0, 0.5]``.
+    target : {"semantic", "instance"}
+        What ``__getitem__`` returns next to the image (see Returns).
+
+    Returns
+    -------
+    image : torch.Tensor, shape (3, H, W), float32 in [0, 1]
+    mask : torch.Tensor, shape (H, W), int64
+        With ``target="semantic"``: the class of every pixel (0 is background).
+    target : dict
+        With ``target="instance"``: torchvision detection targets: ``boxes`` (N, 4) float32
+        as ``(x1, y1, x2, y2)`` with exclusive right/bottom edges, ``labels`` (N,) int64 in
+        ``1..3``, ``masks`` (N, H, W) uint8 (the visible part of each instance), ``area``
+        (N,) float32, ``iscrowd`` (N,) int64 and ``image_id`` int.
+
+    Examples
+    --------
+    >>> ds = ShapesDataset("train", length=10, image_size=64, seed=0)
+    >>> image, mask = ds[0]
+    >>> tuple(image.shape), image.dtype, tuple(mask.shape), mask.dtype
+    ((3, 64, 64), torch.float32, (64, 64), torch.int64)
+    >>> bool(torch.equal(ds[3][0], ShapesDataset("train", length=10, seed=0)[3][0]))
+    True
+    """
+
+    classes = CLASSES
+    num_classes = NUM_CLASSES
+
+    def __init__(
+        self,
+        split: str = "train",
+        length: int | None = None,
+        *,
+        image_size: int = 64,
+        seed: int = 0,
+        min_shapes: int = 1,
+        max_shapes: int = 4,
+        scale: tuple[float, float] = (0.2, 0.5),
+        class_probs=None,
+        noise: float = 0.05,
+        target: str = "semantic",
+    ) -> None:
+        if split not in _SPLIT_ID:
+            raise ValueError(f"split must be one of {tuple(_SPLIT_ID)}, got {split!r}")
+        length = SPLITS[split] if length is None else length
+        _check_int("length", length, 0, None)
+        _check_int("image_size", image_size, 16, 1024)
+        _check_int("seed", seed, 0, 2**32 - 1)
+        _check_int("min_shapes", min_shapes, 0, 16)
+        _check_int("max_shapes", max_shapes, 0, 16)
+        if min_shapes > max_shapes:
+            raise ValueError(
+                f"min_shapes ({min_shapes}) must be <= max_shapes ({max_shapes}); "
+                "swap them or raise max_shapes"
+            )
+        try:
+            low, high = (float(v) for v in scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale must be a pair (low, high) of floats, got {scale!r}") from None
+        if not 0 < low <= high <= 1:
+            raise ValueError(
+                f"scale must satisfy 0 < low <= high <= 1 (fractions of image_size), got {scale!r}"
+            )
+        if low * image_size < 4:
+            raise ValueError(
+                f"scale low={low} gives shapes of {low * image_size:.1f} px on {image_size} px "
+                "images; shapes need at least 4 px: raise scale[0] or image_size"
+            )
+        n_shape = NUM_CLASSES - 1
+        if class_probs is None:
+            probs = np.full(n_shape, 1.0 / n_shape)
+        else:
+            probs = np.asarray(class_probs, dtype=np.float64)
+            if probs.shape != (n_shape,) or (probs < 0).any() or probs.sum() <= 0:
+                raise ValueError(
+                    f"class_probs must be {n_shape} non-negative numbers (circle, square, "
+                    f"triangle) with a positive sum, got {class_probs!r}"
+                )
+            probs = probs / probs.sum()
+        if not 0 <= float(noise) <= 0.5:
+            raise ValueError(f"noise must be in [0, 0.5], got {noise!r}")
+        if target not in ("semantic", "instance"):
+            raise ValueError(f"target must be 'semantic' or 'instance', got {target!r}")
+
+        self.split, self.length, self.image_size, self.seed = split, int(length), image_size, seed
+        self.min_shapes, self.max_shapes = min_shapes, max_shapes
+        self.scale, self.class_probs, self.noise, self.target = (low, high), probs, noise, target
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (
+            f"ShapesDataset(split={self.split!r}, length={self.length}, "
+            f"image_size={self.image_size}, seed={self.seed}, target={self.target!r})"
+        )
+
+    def __getitem__(self, index: int):
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        if index < 0:
+            index += self.length
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of {self.length}")
+        image, labels, visible = self._render(int(index))
+        image_t = torch.from_numpy(image)
+        if self.target == "semantic":
+            mask = np.zeros((self.image_size, self.image_size), dtype=np.int64)
+            for label, vis in zip(labels, visible):
+                mask[vis] = label
+            return image_t, torch.from_numpy(mask)
+        return image_t, _instance_target(labels, visible, self.image_size, index)
+
+    # ------------------------------------------------------------------ generation
+    def _rng(self, index: int) -> np.random.Generator:
+        # One independent stream per (seed, split, index): splits cannot collide.
+        return np.random.default_rng([self.seed, _SPLIT_ID[self.split], index])
+
+    def _render(self, index: int):
+        """Return image (3, H, W) float32, shape labels, visible boolean masks (H, W)."""
+        rng = self._rng(index)
+        size = self.image_size
+        image, bg_mean = _background(rng, size)
+        n = int(rng.integers(self.min_shapes, self.max_shapes + 1))
+        labels: list[int] = []
+        full: list[np.ndarray] = []  # each shape's own pixels, before occlusion
+        visible: list[np.ndarray] = []
+        for _ in range(n):
+            for _attempt in range(_TRIES):
+                label = int(rng.choice(NUM_CLASSES - 1, p=self.class_probs)) + 1
+                raster = _raster(rng, label, size, self.scale)
+                if raster.sum() < _MIN_PIXELS:
+                    continue
+                # Occlusion is allowed, but every earlier shape must stay recognisable.
+                if all(
+                    (v & ~raster).sum() >= max(_MIN_VISIBLE * f.sum(), _MIN_PIXELS)
+                    for v, f in zip(visible, full)
+                ):
+                    break
+            else:
+                continue
+            visible = [v & ~raster for v in visible]
+            labels.append(label)
+            full.append(raster)
+            visible.append(raster.copy())
+            _paint(rng, image, raster, bg_mean)
+        if self.noise > 0:
+            image += rng.normal(0.0, self.noise, size=image.shape).astype(np.float32)
+        np.clip(image, 0.0, 1.0, out=image)
+        return image, labels, visible
+
+
+def _check_int(name: str, value, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+
+
+def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two random colours blended by an oriented sinusoidal texture: (3, H, W), mean colour."""
+    ys, xs = _grid(size)
+    c0, c1 = rng.uniform(0.0, 1.0, size=(2, 3)).astype(np.float32)
+    theta = rng.uniform(0, np.pi)
+    freq = rng.uniform(1.0, 4.0) * 2 * np.pi / size
+    phase = rng.uniform(0, 2 * np.pi)
+    proj = np.cos(theta) * xs + np.sin(theta) * ys  # (H, W)
+    t = 0.5 + 0.5 * np.sin(freq * proj + phase)  # (H, W) in [0, 1]
+    image = c0[:, None, None] + (c1 - c0)[:, None, None] * t[None]  # (3, H, W)
+    return image.astype(np.float32), (c0 + c1) / 2
+
+
+def _raster(rng: np.random.Generator, label: int, size: int, scale) -> np.ndarray:
+    """Boolean mask (H, W) of one shape of class ``label`` at a random place, scale, angle."""
+    ys, xs = _grid(size)
+    r = rng.uniform(*scale) * size / 2  # half the diameter, in pixels
+    cy, cx = rng.uniform(r * 0.5, size - r * 0.5, size=2)
+    angle = rng.uniform(0, 2 * np.pi)
+    dy, dx = ys - cy, xs - cx
+    if label == 1:  # circle
+        return dy * dy + dx * dx <= r * r
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotated frame
+    if label == 2:  # square of half-side 0.89 r: the same area as the circle (sqrt(pi)/2)
+        h = r * 0.886
+        return (np.abs(u) <= h) & (np.abs(v) <= h)
+    # equilateral triangle, inradius 0.6 r (circumradius 1.2 r): inside three half-planes
+    inside = np.ones_like(u, dtype=bool)
+    for k in range(3):
+        a = 2 * np.pi * k / 3
+        inside &= np.cos(a) * u + np.sin(a) * v <= 0.6 * r
+    return inside
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, raster: np.ndarray, bg_mean) -> None:
+    """Fill ``raster`` with a random colour (far from the background) and a shading ramp."""
+    for _ in range(10):
+        colour = rng.uniform(0.0, 1.0, size=3).astype(np.float32)
+        if np.abs(colour - bg_mean).sum() > 0.6:
+            break
+    ys, xs = np.nonzero(raster)
+    ramp = rng.uniform(-0.15, 0.15, size=2).astype(np.float32)
+    span = max(raster.shape[0], 1)
+    shade = 1.0 + (ramp[0] * (ys - ys.mean()) + ramp[1] * (xs - xs.mean())) / span * 2
+    image[:, ys, xs] = colour[:, None] * shade[None].astype(np.float32)
+
+
+def _instance_target(labels, visible, size: int, index: int) -> dict:
+    n = len(labels)
+    masks = np.zeros((n, size, size), dtype=np.uint8)
+    boxes = np.zeros((n, 4), dtype=np.float32)
+    for i, vis in enumerate(visible):
+        masks[i] = vis
+        rows, cols = np.any(vis, axis=1), np.any(vis, axis=0)
+        y0, y1 = np.flatnonzero(rows)[[0, -1]]
+        x0, x1 = np.flatnonzero(cols)[[0, -1]]
+        boxes[i] = (x0, y0, x1 + 1, y1 + 1)
+    return {
+        "boxes": torch.from_numpy(boxes),
+        "labels": torch.as_tensor(labels, dtype=torch.int64).reshape(n),
+        "masks": torch.from_numpy(masks),
+        "area": torch.from_numpy(masks.reshape(n, -1).sum(1).astype(np.float32)),
+        "iscrowd": torch.zeros(n, dtype=torch.int64),
+        "image_id": int(index),
+    }
+
+
+def collate_detection(batch):
+    """Collate ``(image, target)`` pairs into a tuple of images and a tuple of targets.
+
+    torchvision's detection models take lists, since every image has its own number of
+    instances: ``DataLoader(ds, batch_size=4, collate_fn=collate_detection)``.
+    """
+    return tuple(zip(*batch))

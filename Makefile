@@ -1,0 +1,55 @@
+# The course's entry points. The README names `make lab` and `make test`; the rest serve them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ASSIGNMENTS := $(notdir $(wildcard solutions/*))
+
+.PHONY: help setup lab test lint exercises bench grade release feedback constraints clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+# (Re)create the virtual environment when it is missing or older than the dependency files.
+$(STAMP): pyproject.toml constraints.txt
+	@echo ">> installing the course into $(VENV) (first time: ~4 min, ~6 GB with torch)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create or refresh .venv from pyproject.toml + constraints.txt
+
+lab: setup  ## start JupyterLab on lectures/ (PORT=8888 by default; next free port if busy)
+	@$(PY) tools/lab.py
+
+test: setup  ## the whole suite: unit tests, every notebook, every assignment, lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup  ## ruff on code and notebooks
+	$(VENV)/bin/ruff check .
+
+exercises: setup  ## regenerate exercises/ from solutions/ with nbgrader
+	$(PY) -m tools.grading generate $(ASSIGNMENTS)
+
+bench: setup  ## print the performance report (notebook times come from the last `make test`)
+	$(PY) -m bench
+
+grade: setup  ## autograde every submission in grading/submitted/<student>/<assignment>/
+	@mkdir -p grading/submitted
+	$(PY) -m tools.grading autograde $(ASSIGNMENTS)
+
+feedback: setup  ## HTML feedback for graded submissions into grading/feedback/
+	$(VENV)/bin/nbgrader generate_feedback --all
+
+release: exercises  ## the student release is exercises/: commit it, or zip it
+	@mkdir -p build && rm -f build/exercises.zip && zip -qr build/exercises.zip exercises \
+	  && echo ">> build/exercises.zip"
+
+constraints: setup  ## re-pin constraints.txt from the current .venv
+	@{ head -2 constraints.txt; $(VENV)/bin/pip freeze --exclude-editable \
+	  | grep -vi '^course.lib'; } > constraints.new && mv constraints.new constraints.txt
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf build grading .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

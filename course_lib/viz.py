@@ -1,0 +1,203 @@
+"""Colour maps, overlays, image/mask grids and training curves.
+
+One fixed palette for the whole course, so a class has the same colour in every figure.
+
+References
+----------
+- The PASCAL VOC colour map (bit-interleaved label colours) used by the FCN and DeepLab code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "PALETTE",
+    "IGNORE_COLOR",
+    "colorize",
+    "overlay",
+    "show_grid",
+    "legend_handles",
+    "plot_history",
+]
+
+
+def _voc_palette(n: int = 256) -> np.ndarray:
+    """PASCAL VOC colour map: label bits spread over the high bits of R, G, B."""
+    palette = np.zeros((n, 3), dtype=np.uint8)
+    for label in range(n):
+        c, r, g, b = label, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        palette[label] = (r, g, b)
+    return palette
+
+
+#: Colour of every label, uint8 (256, 3); label 255 (``ignore_index``) is white.
+PALETTE: np.ndarray = _voc_palette()
+IGNORE_COLOR = (255, 255, 255)
+PALETTE[255] = IGNORE_COLOR
+PALETTE.setflags(write=False)
+
+
+def _to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def colorize(mask) -> np.ndarray:
+    """Colour a label mask with the course palette.
+
+    Parameters
+    ----------
+    mask : array_like of int, shape (H, W)
+        Labels in ``[0, 255]``; 255 (``ignore_index``) is drawn white.
+
+    Returns
+    -------
+    numpy.ndarray, shape (H, W, 3), float32 in [0, 1]
+
+    Examples
+    --------
+    >>> colorize(np.array([[0, 1]])).shape
+    (1, 2, 3)
+    """
+    m = _to_numpy(mask)
+    if m.ndim != 2:
+        raise ValueError(f"mask must have shape (H, W), got {m.shape}")
+    if not np.issubdtype(m.dtype, np.integer):
+        raise TypeError(f"mask must hold integer labels, got dtype {m.dtype}")
+    if m.size and (m.min() < 0 or m.max() > 255):
+        raise ValueError(f"labels must be in [0, 255], got range [{m.min()}, {m.max()}]")
+    return PALETTE[m].astype(np.float32) / 255.0
+
+
+def _image_hwc(image) -> np.ndarray:
+    """(3, H, W) or (H, W, 3) or (H, W) -> (H, W, 3) float32 in [0, 1]."""
+    im = _to_numpy(image).astype(np.float32)
+    if im.ndim == 2:
+        im = im[..., None]  # (H, W, 1)
+    elif im.ndim == 3 and im.shape[0] in (1, 3):
+        im = np.moveaxis(im, 0, -1)  # (C, H, W) -> (H, W, C)
+    if im.ndim != 3 or im.shape[-1] not in (1, 3):
+        raise ValueError(f"image must have shape (3, H, W), (H, W, 3) or (H, W), got {im.shape}")
+    if im.shape[-1] == 1:
+        im = np.repeat(im, 3, axis=-1)
+    if im.max(initial=0) > 1.0 + 1e-6:
+        im = im / 255.0
+    return np.clip(im, 0.0, 1.0)
+
+
+def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
+    """Blend a colourised mask over an image; background (label 0) stays untouched.
+
+    Parameters
+    ----------
+    image : array_like, shape (3, H, W) or (H, W, 3)
+        Float in [0, 1] (or uint8 in [0, 255]).
+    mask : array_like of int, shape (H, W)
+    alpha : float
+        Opacity of the mask colours, in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray, shape (H, W, 3), float32 in [0, 1]
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    im = _image_hwc(image)
+    colours = colorize(mask)
+    if colours.shape[:2] != im.shape[:2]:
+        raise ValueError(f"image {im.shape[:2]} and mask {colours.shape[:2]} sizes differ")
+    fg = (_to_numpy(mask) != 0)[..., None]
+    return np.where(fg, (1 - alpha) * im + alpha * colours, im).astype(np.float32)
+
+
+def legend_handles(class_names):
+    """Matplotlib patches, one per class in palette colour, for ``ax.legend(handles=...)``."""
+    from matplotlib.patches import Patch
+
+    return [Patch(color=PALETTE[i] / 255.0, label=name) for i, name in enumerate(class_names)]
+
+
+def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 2.0,
+              alpha: float = 0.5):
+    """Show images in a grid; with ``masks``, each image is followed by its overlay row.
+
+    Parameters
+    ----------
+    images : sequence of array_like, each (3, H, W), or tensor (N, 3, H, W)
+    masks : sequence of array_like (H, W), optional
+        Drawn as overlays in a second row under each row of images.
+    titles : sequence of str, optional
+    ncols : int
+        Images per row.
+    size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    images = list(images)
+    n = len(images)
+    if n == 0:
+        raise ValueError("show_grid needs at least one image")
+    if masks is not None and len(masks) != n:
+        raise ValueError(f"got {n} images but {len(masks)} masks")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"got {n} images but {len(titles)} titles")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols) * (2 if masks is not None else 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    step = 2 if masks is not None else 1
+    for i, image in enumerate(images):
+        row, col = (i // ncols) * step, i % ncols
+        axes[row, col].imshow(_image_hwc(image))
+        if titles is not None:
+            axes[row, col].set_title(titles[i], fontsize=9)
+        if masks is not None:
+            axes[row + 1, col].imshow(overlay(image, masks[i], alpha))
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, keys=None, *, ax=None):
+    """Plot training curves from a ``{name: [values per epoch]}`` history.
+
+    Parameters
+    ----------
+    history : mapping of str to sequence of float
+    keys : sequence of str, optional
+        Which curves; all by default.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    keys = list(history) if keys is None else list(keys)
+    missing = [k for k in keys if k not in history]
+    if missing:
+        raise ValueError(f"history has no {missing}; available: {sorted(history)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for key in keys:
+        values = list(history[key])
+        ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=key)
+    ax.set_xlabel("epoch")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax

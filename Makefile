@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Tools that nbgrader and papermill start by name (alembic, jupyter) come from the venv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 
 .PHONY: help setup lab test lint exercises bench grade release feedback constraints clean

@@ -59,9 +59,11 @@ def _names(requirements) -> dict[str, str]:
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
-    env_lines = (ROOT / "environment.yml").read_text().splitlines()
-    listed = [ln.strip()[2:] for ln in env_lines if ln.strip().startswith("- ")]
-    pip_reqs = [r for r in listed if not r.startswith(("python", "pip"))]
+    text = (ROOT / "environment.yml").read_text()
+    pip_section = text.split("- pip:", 1)[1].splitlines()
+    pip_reqs = [ln.strip()[2:] for ln in pip_section
+                if ln.strip().startswith("- ") and not ln.strip().startswith("- -e")]
+    assert "- -e ." in text, "environment.yml must install course_lib itself"
     assert _names(pip_reqs) == wanted, "environment.yml and pyproject.toml list different packages"
 
 

@@ -9,6 +9,7 @@ Usage: ``python -m tools.grading generate ex00_tensors ...`` or ``... autograde 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 NBGRADER = [sys.executable, "-m", "nbgrader"]
+# nbgrader calls helpers such as `alembic` by name: put this interpreter's bin/ first on PATH.
+ENV = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(sys.executable),
+                                              os.environ.get("PATH", "")])}
 # Notebook metadata that changes from run to run and says nothing about the content.
 VOLATILE_NB_KEYS = ("widgets",)
 
@@ -45,7 +49,7 @@ def make_course(workdir: Path, assignment: str, timeout: int = 120) -> Path:
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*NBGRADER, *args], cwd=course, capture_output=True, text=True)
+    return subprocess.run([*NBGRADER, *args], cwd=course, capture_output=True, text=True, env=ENV)
 
 
 def generate_in(course: Path, assignment: str) -> Path:
@@ -93,13 +97,13 @@ def autograde(assignments: list[str]) -> int:
     for assignment in assignments:
         # Register the assignment (and its hidden tests) in the gradebook first.
         proc = subprocess.run([*NBGRADER, "generate_assignment", assignment, "--force"],
-                              cwd=ROOT, capture_output=True, text=True)
+                              cwd=ROOT, capture_output=True, text=True, env=ENV)
         if proc.returncode:
             print(proc.stdout, proc.stderr, file=sys.stderr)
             return proc.returncode
         # Exit code 1 also means "a submission crashed its kernel": the others are graded.
         proc = subprocess.run([*NBGRADER, "autograde", assignment, "--create"],
-                              cwd=ROOT, capture_output=True, text=True)
+                              cwd=ROOT, capture_output=True, text=True, env=ENV)
         if proc.returncode:
             status = 1
             print(f"warning: nbgrader autograde {assignment} reported failures:\n"

@@ -1,0 +1,1 @@
+"""Performance report: `make bench` (python -m bench) prints one table per section."""

@@ -190,26 +190,25 @@ class ShapesDataset(Dataset):
         image, bg_mean = _background(rng, size)
         n = int(rng.integers(self.min_shapes, self.max_shapes + 1))
         labels: list[int] = []
-        full: list[np.ndarray] = []  # each shape's own pixels, before occlusion
-        visible: list[np.ndarray] = []
+        keep: list[float] = []  # pixels each shape must keep visible: a share of its area
+        visible: list[np.ndarray] = []  # (H, W) bool: what is left of each shape
         for _ in range(n):
             for _attempt in range(_TRIES):
                 label = int(np.searchsorted(self._cum_probs, rng.random(), side="right")) + 1
                 raster, box = _raster(rng, label, size, self.scale)
-                if raster.sum() < _MIN_PIXELS:
+                area = int(np.count_nonzero(raster))
+                if area < _MIN_PIXELS:
                     continue
                 # Occlusion is allowed, but every earlier shape must stay recognisable.
-                if all(
-                    (v & ~raster).sum() >= max(_MIN_VISIBLE * f.sum(), _MIN_PIXELS)
-                    for v, f in zip(visible, full)
-                ):
+                uncovered = ~raster
+                left = [v & uncovered for v in visible]
+                if all(np.count_nonzero(v) >= k for v, k in zip(left, keep)):
                     break
             else:
                 continue
-            visible = [v & ~raster for v in visible]
+            visible = [*left, raster]
             labels.append(label)
-            full.append(raster)
-            visible.append(raster.copy())
+            keep.append(max(_MIN_VISIBLE * area, _MIN_PIXELS))
             _paint(rng, image, raster, box, bg_mean)
         if self.noise > 0:
             # A random window of a fixed Gaussian field: i.i.d. N(0, 1) pixels, 10x cheaper
@@ -284,19 +283,16 @@ def _raster(rng: np.random.Generator, label: int, size: int, scale):
 
 def _paint(rng: np.random.Generator, image: np.ndarray, raster, box, bg_mean) -> None:
     """Fill ``raster`` with a random colour (far from the background) and a shading ramp."""
-    for _ in range(10):
-        colour = rng.uniform(0.0, 1.0, size=3).astype(np.float32)
-        if np.abs(colour - bg_mean).sum() > 0.6:
-            break
+    candidates = rng.uniform(0.0, 1.0, size=(8, 3)).astype(np.float32)  # (8, RGB)
+    far = np.abs(candidates - bg_mean).sum(1) > 0.6
+    colour = candidates[int(np.argmax(far))]  # the first candidate far from the background
     gy, gx = (float(g) for g in rng.uniform(-0.3, 0.3, size=2) / image.shape[1])
-    ys = np.arange(box[0].start, box[0].stop, dtype=np.float32)  # (h,)
-    xs = np.arange(box[1].start, box[1].stop, dtype=np.float32)  # (w,)
-    ramp_y = gy * (ys - float(ys.mean()))
-    ramp_x = gx * (xs - float(xs.mean()))
+    h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
+    ramp_y = gy * (np.arange(h, dtype=np.float32) - (h - 1) / 2)  # (h,)
+    ramp_x = gx * (np.arange(w, dtype=np.float32) - (w - 1) / 2)  # (w,)
     shade = 1.0 + ramp_y[:, None] + ramp_x[None, :]  # (h, w) brightness ramp
-    region = image[:, box[0], box[1]]  # (3, h, w) view
-    inside = raster[box]
-    region[:, inside] = colour[:, None] * shade[inside][None]
+    region = image[:, box[0], box[1]]  # (3, h, w) view into the image
+    np.copyto(region, colour[:, None, None] * shade[None], where=raster[box][None])
 
 
 def _instance_target(labels, visible, size: int, index: int) -> dict:

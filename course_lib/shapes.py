@@ -191,25 +191,32 @@ class ShapesDataset(Dataset):
         n = int(rng.integers(self.min_shapes, self.max_shapes + 1))
         labels: list[int] = []
         keep: list[float] = []  # pixels each shape must keep visible: a share of its area
+        counts: list[int] = []  # pixels each shape has visible now
         visible: list[np.ndarray] = []  # (H, W) bool: what is left of each shape
         for _ in range(n):
             for _attempt in range(_TRIES):
                 label = int(np.searchsorted(self._cum_probs, rng.random(), side="right")) + 1
-                raster, box = _raster(rng, label, size, self.scale)
-                area = int(np.count_nonzero(raster))
+                inside, box = _raster(rng, label, size, self.scale)  # (h, w) bool, its box
+                area = int(np.count_nonzero(inside))
                 if area < _MIN_PIXELS:
                     continue
                 # Occlusion is allowed, but every earlier shape must stay recognisable.
-                uncovered = ~raster
-                left = [v & uncovered for v in visible]
-                if all(np.count_nonzero(v) >= k for v, k in zip(left, keep)):
+                covered = [int(np.count_nonzero(v[box] & inside)) for v in visible]
+                if all(c - hidden >= k for c, hidden, k in zip(counts, covered, keep)):
                     break
             else:
                 continue
-            visible = [*left, raster]
+            for v, hidden, i in zip(visible, covered, range(len(counts))):
+                if hidden:
+                    v[box] &= ~inside
+                    counts[i] -= hidden
+            full = np.zeros((size, size), dtype=bool)
+            full[box] = inside
+            visible.append(full)
+            counts.append(area)
             labels.append(label)
             keep.append(max(_MIN_VISIBLE * area, _MIN_PIXELS))
-            _paint(rng, image, raster, box, bg_mean)
+            _paint(rng, image, inside, box, bg_mean)
         if self.noise > 0:
             # A random window of a fixed Gaussian field: i.i.d. N(0, 1) pixels, 10x cheaper
             # than drawing 3*H*W fresh normals for every sample.
@@ -252,18 +259,20 @@ def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
 def _raster(rng: np.random.Generator, label: int, size: int, scale):
     """One shape of class ``label`` at a random place, scale and angle.
 
-    Returns the boolean mask (H, W) and the slices of its bounding box, so that painting
-    touches only the box.
+    Returns the boolean mask (h, w) of the shape inside its bounding box and the box's
+    slices into the (H, W) image: all later work touches only the box.
     """
-    r = float(rng.uniform(*scale)) * size / 2  # half the diameter, in pixels
-    cy, cx = (float(v) for v in rng.uniform(r * 0.5, size - r * 0.5, size=2))
-    angle = float(rng.uniform(0, 2 * np.pi))
+    u_r, u_y, u_x, u_a = rng.random(4).tolist()  # one draw for scale, centre and angle
+    r = (scale[0] + (scale[1] - scale[0]) * u_r) * size / 2  # half the diameter, in pixels
+    cy, cx = r * 0.5 + (size - r) * u_y, r * 0.5 + (size - r) * u_x
+    angle = 2 * math.pi * u_a
     reach = 1.25 * r  # every shape fits in a disc of this radius around its centre
     y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 2, size)
     x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 2, size)
     box = (slice(y0, y1), slice(x0, x1))
-    ys, xs = _grid(size)
-    dy, dx = ys[box] - cy, xs[box] - cx  # (h, w) pixel offsets inside the box
+    coords = _grid(size)[1][0]  # (W,) pixel centres 0.5, 1.5, ...
+    dy = (coords[y0:y1] - cy)[:, None]  # (h, 1) offsets from the centre
+    dx = (coords[x0:x1] - cx)[None, :]  # (1, w)
     if label == 1:  # circle
         inside = dy * dy + dx * dx <= r * r
     else:
@@ -276,23 +285,25 @@ def _raster(rng: np.random.Generator, label: int, size: int, scale):
             inside = u <= 0.6 * r
             for a in (2 * math.pi / 3, 4 * math.pi / 3):
                 inside &= math.cos(a) * u + math.sin(a) * v <= 0.6 * r
-    mask = np.zeros((size, size), dtype=bool)
-    mask[box] = inside
-    return mask, box
+    return inside, box
 
 
-def _paint(rng: np.random.Generator, image: np.ndarray, raster, box, bg_mean) -> None:
-    """Fill ``raster`` with a random colour (far from the background) and a shading ramp."""
-    candidates = rng.uniform(0.0, 1.0, size=(8, 3)).astype(np.float32)  # (8, RGB)
+def _paint(rng: np.random.Generator, image: np.ndarray, inside, box, bg_mean) -> None:
+    """Fill the shape ``inside`` its ``box`` with a random colour and a shading ramp.
+
+    The colour is drawn independently of the class, but far enough from the background.
+    """
+    draws = rng.random(26, dtype=np.float32)  # 8 candidate colours and a shading ramp
+    candidates = draws[:24].reshape(8, 3)  # (8, RGB)
     far = np.abs(candidates - bg_mean).sum(1) > 0.6
     colour = candidates[int(np.argmax(far))]  # the first candidate far from the background
-    gy, gx = (float(g) for g in rng.uniform(-0.3, 0.3, size=2) / image.shape[1])
+    gy, gx = ((float(g) - 0.5) * 0.6 / image.shape[1] for g in draws[24:])
     h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
     ramp_y = gy * (np.arange(h, dtype=np.float32) - (h - 1) / 2)  # (h,)
     ramp_x = gx * (np.arange(w, dtype=np.float32) - (w - 1) / 2)  # (w,)
     shade = 1.0 + ramp_y[:, None] + ramp_x[None, :]  # (h, w) brightness ramp
     region = image[:, box[0], box[1]]  # (3, h, w) view into the image
-    np.copyto(region, colour[:, None, None] * shade[None], where=raster[box][None])
+    np.copyto(region, colour[:, None, None] * shade[None], where=inside[None])
 
 
 def _instance_target(labels, visible, size: int, index: int) -> dict:

@@ -17,4 +17,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def rel(path: Path) -> str:
-    return str(path.relative_to(ROOT))
+    """Path relative to the repository (or as given, for a file outside it)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)

@@ -96,3 +96,12 @@ def test_autograde_full_marks_and_zero(course):
     assert scores.get("solution") == pytest.approx(max_score), (scores, proc.stderr[-3000:])
     assert scores.get("blank") == 0, scores
     assert scores.get("crasher", 0) == 0, scores
+
+
+def test_grading_cli_usage_errors(capsys):
+    from tools.grading import main
+
+    assert main([]) == 2 and "usage" in capsys.readouterr().err
+    assert main(["generate"]) == 2 and "no assignments" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="no solutions/nope/nope.ipynb"):
+        main(["generate", "nope"])

@@ -96,7 +96,9 @@ def autograde(assignments: list[str]) -> int:
     status = 0
     for assignment in assignments:
         # Register the assignment (and its hidden tests) in the gradebook first.
-        proc = subprocess.run([*NBGRADER, "generate_assignment", assignment, "--force"],
+        # The release goes to grading/release so that the committed exercises/ stay as they are.
+        proc = subprocess.run([*NBGRADER, "generate_assignment", assignment, "--force",
+                               "--CourseDirectory.release_directory=grading/release"],
                               cwd=ROOT, capture_output=True, text=True, env=ENV)
         if proc.returncode:
             print(proc.stdout, proc.stderr, file=sys.stderr)

@@ -1,0 +1,165 @@
+"""Interactive ipywidgets explorers for the lectures.
+
+The compute behind each widget is a pure function (``conv_explorer_step``) that the unit tests
+call directly; the widget only wires sliders to it and draws the result with matplotlib.
+
+References
+----------
+- Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016.
+  https://arxiv.org/abs/1603.07285
+- PyTorch ``Conv2d`` docs (output-size formula):
+  https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html
+- ipywidgets documentation: https://ipywidgets.readthedocs.io
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from course_lib.ops import conv2d, conv_output_size
+
+__all__ = ["KERNELS", "kernel", "camera_image", "conv_explorer_step", "conv_explorer"]
+
+#: Named 3x3 kernels, as nested lists (rows of the kernel).
+KERNELS: dict[str, list[list[float]]] = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "box blur": [[1 / 9] * 3] * 3,
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "sobel x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+}
+
+
+def kernel(name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One named 3x3 kernel as a conv weight.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`KERNELS`.
+    dtype : torch.dtype
+
+    Returns
+    -------
+    Tensor, shape (1, 1, 3, 3)
+    """
+    if name not in KERNELS:
+        raise ValueError(f"unknown kernel {name!r}; expected one of {sorted(KERNELS)}")
+    return torch.tensor(KERNELS[name], dtype=dtype).reshape(1, 1, 3, 3)
+
+
+def camera_image(size: int = 128) -> torch.Tensor:
+    """``skimage.data.camera()`` resized to ``size`` x ``size``, float32 in [0, 1].
+
+    Parameters
+    ----------
+    size : int
+        Side length in pixels.
+
+    Returns
+    -------
+    Tensor, shape (size, size)
+    """
+    import skimage.data
+    from skimage.transform import resize
+
+    img = resize(skimage.data.camera(), (size, size), anti_aliasing=True)  # floats in [0, 1]
+    return torch.from_numpy(np.clip(img, 0, 1).astype(np.float32))
+
+
+def _as_image(image) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(image) if not isinstance(image, torch.Tensor) else image)
+    if x.ndim != 2:
+        raise ValueError(f"image must be a grey 2-D array (H, W), got shape {tuple(x.shape)}")
+    return x.float() if not x.is_floating_point() else x
+
+
+def conv_explorer_step(image, kernel_name: str, stride: int = 1, padding: int = 0,
+                       dilation: int = 1) -> tuple[torch.Tensor, str]:
+    """Convolve a grey image with a named 3x3 kernel; the compute behind the explorer.
+
+    Parameters
+    ----------
+    image : Tensor or ndarray, shape (H, W)
+        Grey image, floating point (integers are cast to float32).
+    kernel_name : str
+        One of :data:`KERNELS`.
+    stride, dilation : int
+        ``>= 1``.
+    padding : int
+        Zero padding on each side, ``>= 0``.
+
+    Returns
+    -------
+    output : Tensor, shape (H_out, W_out)
+        ``course_lib.ops.conv2d`` of the image with the kernel.
+    text : str
+        ``"input H x W -> output H_out x W_out"``, sizes from ``conv_output_size``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kernel name (the message lists the valid ones) or bad sizes.
+    """
+    x = _as_image(image)
+    weight = kernel(kernel_name, dtype=x.dtype)
+    h, w = x.shape
+    h_out = conv_output_size(h, 3, stride, padding, dilation)
+    w_out = conv_output_size(w, 3, stride, padding, dilation)
+    out = conv2d(x[None, None], weight, stride=stride, padding=padding, dilation=dilation)
+    text = (f"input {h} x {w} -> output {h_out} x {w_out} "
+            f"(kernel 3, stride {stride}, padding {padding}, dilation {dilation})")
+    return out[0, 0], text
+
+
+def conv_explorer(image=None):
+    """A widget to play with kernel, stride, padding and dilation on a real image.
+
+    Parameters
+    ----------
+    image : Tensor or ndarray, shape (H, W), optional
+        Grey image in [0, 1]; default ``skimage.data.camera()`` downsampled to 128 px.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        Children: ``[controls (HBox of 4 sliders), size label, Output with the figure]``.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    x = camera_image(128) if image is None else _as_image(image)
+    kernel_w = widgets.Dropdown(options=list(KERNELS), value="sobel x", description="kernel")
+    stride_w = widgets.IntSlider(1, min=1, max=4, description="stride")
+    padding_w = widgets.IntSlider(0, min=0, max=4, description="padding")
+    dilation_w = widgets.IntSlider(1, min=1, max=4, description="dilation")
+    label = widgets.Label()
+    out = widgets.Output()
+
+    def update(_change=None):
+        try:
+            y, text = conv_explorer_step(x, kernel_w.value, stride_w.value, padding_w.value,
+                                         dilation_w.value)
+        except ValueError as err:
+            label.value = f"invalid setting: {err}"
+            return
+        label.value = text
+        out.clear_output(wait=True)
+        with out:
+            fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+            axes[0].imshow(x.numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[0].set_title(f"input {tuple(x.shape)}")
+            axes[1].imshow(y.numpy(), cmap="gray")
+            axes[1].set_title(f"{kernel_w.value}: output {tuple(y.shape)}")
+            for ax in axes:
+                ax.axis("off")
+            plt.show()
+            plt.close(fig)
+
+    for w in (kernel_w, stride_w, padding_w, dilation_w):
+        w.observe(update, names="value")
+    update()
+    controls = widgets.HBox([kernel_w, stride_w, padding_w, dilation_w])
+    return widgets.VBox([controls, label, out])

@@ -1,0 +1,56 @@
+"""course_lib.widgets: the conv explorer's pure step function and the widget itself."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from course_lib.widgets import KERNELS, conv_explorer, conv_explorer_step  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2), (3, 1, 2)])
+def test_step_matches_torch(name, stride, padding, dilation):
+    torch.manual_seed(0)
+    image = torch.rand(20, 17, dtype=torch.float64)
+    out, _ = conv_explorer_step(image, name, stride, padding, dilation)
+    weight = torch.tensor(KERNELS[name], dtype=torch.float64).reshape(1, 1, 3, 3)
+    expected = F.conv2d(image[None, None], weight, stride=stride, padding=padding,
+                        dilation=dilation)[0, 0]
+    torch.testing.assert_close(out, expected)
+
+
+def test_step_size_text():
+    out, text = conv_explorer_step(torch.zeros(128, 128), "box blur", 2, 1, 1)
+    assert tuple(out.shape) == (64, 64)
+    assert "128 x 128" in text and "64 x 64" in text
+
+
+def test_unknown_kernel_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown kernel") as info:
+        conv_explorer_step(torch.zeros(8, 8), "gaussian", 1, 0, 1)
+    assert all(name in str(info.value) for name in KERNELS)
+
+
+def test_widget_builds():
+    import ipywidgets as widgets
+
+    box = conv_explorer(torch.rand(32, 32))
+    assert isinstance(box, widgets.VBox)
+    controls, label, out = box.children
+    assert isinstance(out, widgets.Output) and isinstance(label, widgets.Label)
+    descriptions = [w.description for w in controls.children]
+    assert descriptions == ["kernel", "stride", "padding", "dilation"]
+    assert "32 x 32" in label.value
+    controls.children[1].value = 2  # stride 2 -> 15 x 15
+    assert "15 x 15" in label.value
+
+
+def test_widget_default_image():
+    box = conv_explorer()
+    assert "128 x 128" in box.children[1].value

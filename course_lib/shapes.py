@@ -206,9 +206,9 @@ class ShapesDataset(Dataset):
                     break
             else:
                 continue
-            for v, hidden, i in zip(visible, covered, range(len(counts))):
+            for i, hidden in enumerate(covered):
                 if hidden:
-                    v[box] &= ~inside
+                    visible[i][box] &= ~inside
                     counts[i] -= hidden
             full = np.zeros((size, size), dtype=bool)
             full[box] = inside

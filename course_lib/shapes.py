@@ -13,12 +13,14 @@ References
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
+import bisect
+import threading
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from course_lib._shapes_draw import _background, _noise_bank, _paint, _raster, _Uniforms
 
 __all__ = ["CLASSES", "NUM_CLASSES", "SPLITS", "ShapesDataset", "collate_detection"]
 
@@ -31,14 +33,6 @@ _SPLIT_ID = {"train": 0, "val": 1, "test": 2}
 _MIN_VISIBLE = 0.4  # an occluded shape keeps at least this fraction of its area visible
 _MIN_PIXELS = 12  # ... and at least this many pixels
 _TRIES = 8  # placement attempts per shape before giving up on it
-
-
-@lru_cache(maxsize=8)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel-centre coordinates ``(ys, xs)``, each of shape ``(size, size)``."""
-    coords = np.arange(size, dtype=np.float32) + 0.5
-    ys, xs = np.meshgrid(coords, coords, indexing="ij")
-    return ys, xs
 
 
 class ShapesDataset(Dataset):
@@ -151,7 +145,8 @@ class ShapesDataset(Dataset):
         self.split, self.length, self.image_size, self.seed = split, int(length), image_size, seed
         self.min_shapes, self.max_shapes = min_shapes, max_shapes
         self.scale, self.class_probs, self.noise, self.target = (low, high), probs, noise, target
-        self._cum_probs = np.cumsum(probs)[:-1]  # inverse-CDF sampling of the class
+        self._key = np.array([seed, _SPLIT_ID[split]], dtype=np.uint64)  # Philox stream
+        self._cum_probs = np.cumsum(probs)[:-1].tolist()  # inverse-CDF sampling of the class
 
     def __len__(self) -> int:
         return self.length
@@ -169,67 +164,80 @@ class ShapesDataset(Dataset):
             index += self.length
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for a dataset of {self.length}")
-        image, labels, visible = self._render(int(index))
+        image, labels, owner, mask = self._render(int(index))
         image_t = torch.from_numpy(image)
         if self.target == "semantic":
-            mask = np.zeros((self.image_size, self.image_size), dtype=np.int64)
-            for label, vis in zip(labels, visible):
-                mask[vis] = label
             return image_t, torch.from_numpy(mask)
-        return image_t, _instance_target(labels, visible, self.image_size, index)
+        return image_t, _instance_target(labels, owner, index)
 
     # ------------------------------------------------------------------ generation
-    def _rng(self, index: int) -> np.random.Generator:
-        # One independent stream per (seed, split, index): splits cannot collide.
-        return np.random.default_rng([self.seed, _SPLIT_ID[self.split], index])
+    def _uniforms(self, index: int) -> _Uniforms:
+        """The stream of uniform floats in [0, 1) that draws sample ``index``.
+
+        Philox is counter-based: the key ``(seed, split)`` picks the stream and the counter
+        ``index`` the block, so every sample owns an independent stream and splits never
+        collide. Resetting a thread-local generator costs ~4 us, a fresh one ~20 us.
+        """
+        gen = getattr(_LOCAL, "gen", None)
+        if gen is None:
+            gen = _LOCAL.gen = np.random.Generator(np.random.Philox(key=[0, 0]))
+        state = gen.bit_generator.state
+        state["state"] = {
+            "counter": np.array([0, index, 0, 0], dtype=np.uint64),
+            "key": self._key,
+        }
+        state["buffer_pos"] = 4  # drop anything buffered from the previous sample
+        state["has_uint32"] = 0
+        gen.bit_generator.state = state
+        return _Uniforms(gen)
 
     def _render(self, index: int):
-        """Return image (3, H, W) float32, shape labels, visible boolean masks (H, W)."""
-        rng = self._rng(index)
+        """Return image (3, H, W) float32, shape labels, owner map (H, W) int8, mask (H, W).
+
+        ``owner[y, x] = i + 1`` where shape ``i`` is the visible one at that pixel, 0 on the
+        background: one int8 map replaces a boolean mask per shape.
+        """
+        u = self._uniforms(index)
         size = self.image_size
-        image, bg_mean = _background(rng, size)
-        n = int(rng.integers(self.min_shapes, self.max_shapes + 1))
+        image, bg_mean = _background(u, size)
+        span = self.max_shapes - self.min_shapes + 1
+        n = self.min_shapes + min(int(u.take(1)[0] * span), span - 1)
+        owner = np.zeros((size, size), dtype=np.int8)  # which shape is visible, 0 = none
+        mask = np.zeros((size, size), dtype=np.int64)  # its class
         labels: list[int] = []
         keep: list[float] = []  # pixels each shape must keep visible: a share of its area
         counts: list[int] = []  # pixels each shape has visible now
-        visible: list[np.ndarray] = []  # (H, W) bool: what is left of each shape
         for _ in range(n):
             for _attempt in range(_TRIES):
-                label = int(np.searchsorted(self._cum_probs, rng.random(), side="right")) + 1
-                inside, box = _raster(rng, label, size, self.scale)  # (h, w) bool, its box
+                label = bisect.bisect_right(self._cum_probs, u.take(1)[0]) + 1
+                inside, box = _raster(u, label, size, self.scale)  # (h, w) bool, its box
                 area = int(np.count_nonzero(inside))
                 if area < _MIN_PIXELS:
                     continue
                 # Occlusion is allowed, but every earlier shape must stay recognisable.
-                covered = [int(np.count_nonzero(v[box] & inside)) for v in visible]
-                if all(c - hidden >= k for c, hidden, k in zip(counts, covered, keep)):
+                under = owner[box][inside]  # (area,) who is visible under the new shape now
+                hidden = np.bincount(under, minlength=len(labels) + 1).tolist()[1:]
+                if all(c - h >= k for c, h, k in zip(counts, hidden, keep)):
                     break
             else:
                 continue
-            for i, hidden in enumerate(covered):
-                if hidden:
-                    visible[i][box] &= ~inside
-                    counts[i] -= hidden
-            full = np.zeros((size, size), dtype=bool)
-            full[box] = inside
-            visible.append(full)
+            counts = [c - h for c, h in zip(counts, hidden)]
+            owner[box][inside] = len(labels) + 1  # the new shape is on top
+            mask[box][inside] = label
             counts.append(area)
             labels.append(label)
             keep.append(max(_MIN_VISIBLE * area, _MIN_PIXELS))
-            _paint(rng, image, inside, box, bg_mean)
+            _paint(u, image, inside, box, bg_mean)
         if self.noise > 0:
             # A random window of a fixed Gaussian field: i.i.d. N(0, 1) pixels, 10x cheaper
             # than drawing 3*H*W fresh normals for every sample.
-            oy, ox = rng.integers(0, 3 * size, size=2)
+            oy, ox = (int(v * 3 * size) for v in u.take(2))
             image += self.noise * _noise_bank(size)[:, oy : oy + size, ox : ox + size]
-        np.clip(image, 0.0, 1.0, out=image)
-        return image, labels, visible
+        np.minimum(np.maximum(image, 0.0, out=image), 1.0, out=image)
+        return image, labels, owner, mask
 
 
-@lru_cache(maxsize=4)
-def _noise_bank(size: int) -> np.ndarray:
-    """Standard normal noise, shape (3, 4 * size, 4 * size), float32, from a fixed seed."""
-    return np.random.default_rng(20240601).standard_normal((3, 4 * size, 4 * size), np.float32)
+_LOCAL = threading.local()  # one reusable generator per thread (DataLoader threads are safe)
 
 
 def _check_int(name: str, value, low: int, high: int | None) -> None:
@@ -240,77 +248,12 @@ def _check_int(name: str, value, low: int, high: int | None) -> None:
         raise ValueError(f"{name} must be {allowed}, got {value}")
 
 
-def _background(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two random colours blended by an oriented sinusoidal texture: (3, H, W), mean colour."""
-    ys, xs = _grid(size)
-    c0, c1 = rng.uniform(0.0, 1.0, size=(2, 3)).astype(np.float32)
-    theta = float(rng.uniform(0, np.pi))
-    freq = float(rng.uniform(1.0, 4.0)) * 2 * np.pi / size
-    phase = float(rng.uniform(0, 2 * np.pi))
-    # Python floats keep the arithmetic in float32 (NumPy 2 promotion rules).
-    proj = (freq * math.cos(theta)) * xs + (freq * math.sin(theta)) * ys + phase  # (H, W)
-    t = np.sin(proj)
-    t *= 0.5
-    t += 0.5  # (H, W) in [0, 1]
-    image = c0[:, None, None] + (c1 - c0)[:, None, None] * t[None]  # (3, H, W)
-    return image, (c0 + c1) / 2
-
-
-def _raster(rng: np.random.Generator, label: int, size: int, scale):
-    """One shape of class ``label`` at a random place, scale and angle.
-
-    Returns the boolean mask (h, w) of the shape inside its bounding box and the box's
-    slices into the (H, W) image: all later work touches only the box.
-    """
-    u_r, u_y, u_x, u_a = rng.random(4).tolist()  # one draw for scale, centre and angle
-    r = (scale[0] + (scale[1] - scale[0]) * u_r) * size / 2  # half the diameter, in pixels
-    cy, cx = r * 0.5 + (size - r) * u_y, r * 0.5 + (size - r) * u_x
-    angle = 2 * math.pi * u_a
-    reach = 1.25 * r  # every shape fits in a disc of this radius around its centre
-    y0, y1 = max(int(cy - reach), 0), min(int(cy + reach) + 2, size)
-    x0, x1 = max(int(cx - reach), 0), min(int(cx + reach) + 2, size)
-    box = (slice(y0, y1), slice(x0, x1))
-    coords = _grid(size)[1][0]  # (W,) pixel centres 0.5, 1.5, ...
-    dy = (coords[y0:y1] - cy)[:, None]  # (h, 1) offsets from the centre
-    dx = (coords[x0:x1] - cx)[None, :]  # (1, w)
-    if label == 1:  # circle
-        inside = dy * dy + dx * dx <= r * r
-    else:
-        cos, sin = math.cos(angle), math.sin(angle)
-        u, v = cos * dx + sin * dy, cos * dy - sin * dx  # rotated frame
-        if label == 2:  # square of half-side 0.886 r: the same area as the circle (sqrt(pi)/2)
-            h = r * 0.886
-            inside = (np.abs(u) <= h) & (np.abs(v) <= h)
-        else:  # equilateral triangle, inradius 0.6 r (circumradius 1.2 r): three half-planes
-            inside = u <= 0.6 * r
-            for a in (2 * math.pi / 3, 4 * math.pi / 3):
-                inside &= math.cos(a) * u + math.sin(a) * v <= 0.6 * r
-    return inside, box
-
-
-def _paint(rng: np.random.Generator, image: np.ndarray, inside, box, bg_mean) -> None:
-    """Fill the shape ``inside`` its ``box`` with a random colour and a shading ramp.
-
-    The colour is drawn independently of the class, but far enough from the background.
-    """
-    draws = rng.random(26, dtype=np.float32)  # 8 candidate colours and a shading ramp
-    candidates = draws[:24].reshape(8, 3)  # (8, RGB)
-    far = np.abs(candidates - bg_mean).sum(1) > 0.6
-    colour = candidates[int(np.argmax(far))]  # the first candidate far from the background
-    gy, gx = ((float(g) - 0.5) * 0.6 / image.shape[1] for g in draws[24:])
-    h, w = box[0].stop - box[0].start, box[1].stop - box[1].start
-    ramp_y = gy * (np.arange(h, dtype=np.float32) - (h - 1) / 2)  # (h,)
-    ramp_x = gx * (np.arange(w, dtype=np.float32) - (w - 1) / 2)  # (w,)
-    shade = 1.0 + ramp_y[:, None] + ramp_x[None, :]  # (h, w) brightness ramp
-    region = image[:, box[0], box[1]]  # (3, h, w) view into the image
-    np.copyto(region, colour[:, None, None] * shade[None], where=inside[None])
-
-
-def _instance_target(labels, visible, size: int, index: int) -> dict:
-    n = len(labels)
+def _instance_target(labels, owner, index: int) -> dict:
+    n, size = len(labels), owner.shape[0]
     masks = np.zeros((n, size, size), dtype=np.uint8)
     boxes = np.zeros((n, 4), dtype=np.float32)
-    for i, vis in enumerate(visible):
+    for i in range(n):
+        vis = owner == i + 1  # (H, W) the visible part of shape i
         masks[i] = vis
         rows, cols = np.any(vis, axis=1), np.any(vis, axis=0)
         y0, y1 = np.flatnonzero(rows)[[0, -1]]

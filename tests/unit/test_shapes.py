@@ -128,3 +128,33 @@ def test_index_errors():
     with pytest.raises(TypeError, match="index must be an int"):
         ds["0"]
     assert "ShapesDataset(split='test'" in repr(ds)
+
+
+def test_same_samples_from_threads_and_worker_processes():
+    # Each sample owns a Philox stream, and each thread its own generator: the order and the
+    # place a sample is drawn in never change it.
+    from concurrent.futures import ThreadPoolExecutor
+
+    ds = ShapesDataset("val", length=24, image_size=32, seed=3)
+    serial = [_digest(ds[i][0]) + _digest(ds[i][1]) for i in range(24)]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda i: _digest(ds[i][0]) + _digest(ds[i][1]), range(24)))
+    assert threaded == serial
+    loader = DataLoader(ds, batch_size=6, num_workers=2)
+    images, masks = zip(*loader)
+    images, masks = torch.cat(images), torch.cat(masks)
+    assert [_digest(images[i]) + _digest(masks[i]) for i in range(24)] == serial
+
+
+def test_polygons_have_the_expected_area():
+    # A lone square has the circle's area (half-side 0.886 r); a triangle of inradius 0.6 r has
+    # area 3 sqrt(3) (0.6 r)^2: the analytic areas within rasterisation error.
+    import math
+
+    for label, factor in ((1, math.pi), (2, 4 * 0.886**2), (3, 3 * math.sqrt(3) * 0.36)):
+        ds = ShapesDataset("train", length=40, image_size=128, min_shapes=1, max_shapes=1,
+                           scale=(0.6, 0.6), class_probs=[label == 1, label == 2, label == 3])
+        areas = [int((ds[i][1] == label).sum()) for i in range(40)]
+        r = 0.6 * 128 / 2
+        # shapes near the border are clipped, so compare with the largest (unclipped) ones
+        assert abs(max(areas) - factor * r * r) / (factor * r * r) < 0.03, (label, max(areas))

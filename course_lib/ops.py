@@ -177,19 +177,23 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         win = win[..., :: d[0], :: d[1]]  # (N, C_in, H_out, W_out, kh, kw)
         cols = win.permute(0, 1, 4, 5, 2, 3)  # (N, C_in, kh, kw, H_out, W_out)
         cols = cols.reshape(n, c_in * kh * kw, h_out * w_out)  # (N, C_in*kh*kw, L): the copy
-        out = w_mat @ cols  # (N, C_out, L), L = H_out*W_out
-        out = out.reshape(n, c_out, h_out, w_out)  # (N, C_out, H_out, W_out)
-    else:
-        rows = []
-        for i in range(h_out):
-            row = []
-            for j in range(w_out):
-                top, left = i * s[0], j * s[1]
-                patch = xp[:, :, top:top + d[0] * (kh - 1) + 1:d[0],
-                           left:left + d[1] * (kw - 1) + 1:d[1]]  # (N, C_in, kh, kw)
-                row.append(patch.reshape(n, -1) @ w_mat.T)  # (N, C_out): one dot per filter
-            rows.append(torch.stack(row, dim=-1))  # (N, C_out, W_out)
-        out = torch.stack(rows, dim=-2)  # (N, C_out, H_out, W_out)
+        if bias is None:
+            out = w_mat @ cols  # (N, C_out, L), L = H_out*W_out
+        else:  # bias + W @ cols in one pass over the output, not two
+            out = torch.baddbmm(bias.reshape(1, c_out, 1), w_mat.expand(n, -1, -1), cols)
+        return out.reshape(n, c_out, h_out, w_out) if batched else out.reshape(c_out, h_out, w_out)
+
+    # Loops: one window at a time, the definition written out (slow: for teaching).
+    rows = []
+    for i in range(h_out):
+        row = []
+        for j in range(w_out):
+            top, left = i * s[0], j * s[1]
+            patch = xp[:, :, top:top + d[0] * (kh - 1) + 1:d[0],
+                       left:left + d[1] * (kw - 1) + 1:d[1]]  # (N, C_in, kh, kw)
+            row.append(patch.reshape(n, -1) @ w_mat.T)  # (N, C_out): one dot per filter
+        rows.append(torch.stack(row, dim=-1))  # (N, C_out, W_out)
+    out = torch.stack(rows, dim=-2)  # (N, C_out, H_out, W_out)
     if bias is not None:
         out = out + bias.reshape(1, c_out, 1, 1)  # broadcast over (N, ., H_out, W_out)
     return out if batched else out.squeeze(0)

@@ -55,14 +55,18 @@ def data_throughput():
         ds = ShapesDataset("train", length=4000, image_size=size, target=target)
         ds[0]
         n = 2000 if size == 64 else 500
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             ds[i]
-        rate = n / (time.perf_counter() - start)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        # One thread: CPU seconds are seconds of one core, whatever else the machine runs.
+        rate = n / cpu
         ok = "yes" if size != 64 or rate >= 2000 else "NO"
-        rows.append([f"{size}x{size} {target}", round(rate), "2000" if size == 64 else "-", ok])
+        rows.append([f"{size}x{size} {target}", round(rate), round(n / wall),
+                     "2000" if size == 64 else "-", ok])
     torch.set_num_threads(threads)
-    return "ShapesDataset throughput (one core)", ["config", "samples/s", "target", "met"], rows
+    header = ["config", "samples per CPU-second", "samples/s (wall)", "target", "met"]
+    return "ShapesDataset throughput (one thread)", header, rows
 
 
 def main() -> int:

@@ -250,20 +250,18 @@ def _check_int(name: str, value, low: int, high: int | None) -> None:
 
 def _instance_target(labels, owner, index: int) -> dict:
     n, size = len(labels), owner.shape[0]
-    masks = np.zeros((n, size, size), dtype=np.uint8)
-    boxes = np.zeros((n, 4), dtype=np.float32)
-    for i in range(n):
-        vis = owner == i + 1  # (H, W) the visible part of shape i
-        masks[i] = vis
-        rows, cols = np.any(vis, axis=1), np.any(vis, axis=0)
-        y0, y1 = np.flatnonzero(rows)[[0, -1]]
-        x0, x1 = np.flatnonzero(cols)[[0, -1]]
-        boxes[i] = (x0, y0, x1 + 1, y1 + 1)
+    ids = np.arange(1, n + 1, dtype=np.int8)[:, None, None]  # (N, 1, 1)
+    visible = owner[None] == ids  # (N, H, W) bool: the visible part of each shape
+    rows, cols = visible.any(axis=2), visible.any(axis=1)  # (N, H), (N, W): occupied lines
+    # First occupied line from the start, and from the end (exclusive right/bottom edges).
+    y0, x0 = rows.argmax(axis=1), cols.argmax(axis=1)  # (N,)
+    y1, x1 = size - rows[:, ::-1].argmax(axis=1), size - cols[:, ::-1].argmax(axis=1)
+    boxes = np.stack([x0, y0, x1, y1], axis=1).astype(np.float32)  # (N, 4)
     return {
         "boxes": torch.from_numpy(boxes),
         "labels": torch.as_tensor(labels, dtype=torch.int64).reshape(n),
-        "masks": torch.from_numpy(masks),
-        "area": torch.from_numpy(masks.reshape(n, -1).sum(1).astype(np.float32)),
+        "masks": torch.from_numpy(visible.view(np.uint8)),
+        "area": torch.from_numpy(np.count_nonzero(visible, axis=(1, 2)).astype(np.float32)),
         "iscrowd": torch.zeros(n, dtype=torch.int64),
         "image_id": int(index),
     }

@@ -45,7 +45,12 @@ def __dir__():
 # ----------------------------------------------------------------------------- validation
 def _pair(name: str, value, minimum: int) -> tuple[int, int]:
     """``value`` as an ``(h, w)`` pair of ints, each ``>= minimum``."""
-    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if isinstance(value, int):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:

@@ -214,6 +214,8 @@ X = _x(1, 3, 5, 5)
     (lambda: conv2d(X, W, stride=0), ValueError, r"stride must be >= 1"),
     (lambda: conv2d(X, W, dilation=(1, 0)), ValueError, r"dilation must be >= 1"),
     (lambda: conv2d(X, W, stride=(1, 2, 3)), ValueError, r"stride must be an int or a pair"),
+    (lambda: conv2d(X, W, stride=2.5), ValueError, r"stride must be an int or a pair .* got 2.5"),
+    (lambda: conv2d(X, W, padding="same"), ValueError, r"padding must be an int or a pair"),
     (lambda: conv2d(X, _x(2, 4, 3, 3)), ValueError, r"input has 3 channels but weight expects 4"),
     (lambda: conv2d(X, _x(2, 3, 6, 3)), ValueError, r"kernel_size 6 .* larger than the padded"),
     (lambda: conv2d(X, W, dilation=3), ValueError, r"spans 7 pixels"),

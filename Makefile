@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 
-.PHONY: help setup lab test lint exercises bench grade release feedback constraints clean
+.PHONY: help setup lab test lint exercises bench grade release feedback constraints checkpoints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,9 @@ feedback: setup  ## HTML feedback for graded submissions into grading/feedback/
 release: exercises  ## the student release is exercises/: commit it, or zip it
 	@mkdir -p build && rm -f build/exercises.zip && zip -qr build/exercises.zip exercises \
 	  && echo ">> build/exercises.zip"
+
+checkpoints: setup  ## retrain every shipped checkpoint from its recipe (~10 min on a CPU)
+	$(PY) -m course_lib.zoo train --all
 
 constraints: setup  ## re-pin constraints.txt from the current .venv
 	@{ head -2 constraints.txt; $(VENV)/bin/pip freeze --exclude-editable \

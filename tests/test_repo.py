@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -34,6 +35,15 @@ def test_lecture_has_parameters_cell(path):
     src = cells[0].source
     for name in ("QUICK", "SEED"):
         assert re.search(rf"^{name}\s*=", src, re.M), f"{rel(path)}: parameters lack {name}"
+    # papermill injects its values in a cell *after* this one: a value computed here from
+    # another parameter (`N = 8 if QUICK else 64`) would silently ignore `-p QUICK False`.
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+            assert not used, (f"{rel(path)}: the parameters cell computes "
+                              f"{ast.unparse(node.targets[0])} from {sorted(used)}; set it to "
+                              "a literal (or None) and derive it in the next cell")
 
 
 def test_lectures_are_numbered():

@@ -1,0 +1,291 @@
+"""The model zoo: shipped checkpoints, their manifest, and the recipes that retrain them.
+
+``data/checkpoints/MANIFEST.json`` holds one record per checkpoint: the builder (a dotted
+path under ``course_lib.models``) and its kwargs, the data (``ShapesDataset`` arguments), the
+training recipe (:func:`course_lib.train.fit` kwargs), the validation scores, the history, the
+file's sha256 and size, the training time and the torch version. Checkpoints are plain float32
+``state_dict``s loaded with ``torch.load(..., weights_only=True)`` after the sha256 check.
+
+Command line::
+
+    python -m course_lib.zoo list
+    python -m course_lib.zoo train single_scale      # or: train --all
+
+References
+----------
+- PyTorch, "Saving and loading models" and ``torch.load(weights_only=True)``:
+  https://pytorch.org/docs/stable/notes/serialization.html
+- The recipes' models: C. Farabet et al., TPAMI 2013; P. O. Pinheiro, R. Collobert, ICML 2014
+  (see :mod:`course_lib.models.context`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import importlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["CHECKPOINT_DIR", "RECIPES", "names", "manifest", "load", "train", "sha256",
+           "build", "main"]
+
+#: Where the shipped checkpoints and ``MANIFEST.json`` live.
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+MANIFEST = "MANIFEST.json"
+_VAL = {"split": "val", "length": 200, "image_size": 64, "seed": 0}
+_TRAIN = {"split": "train", "length": 2000, "image_size": 64, "seed": 0}
+_CONTEXT = "course_lib.models.context."
+
+#: How every shipped checkpoint is made. ``python -m course_lib.zoo train NAME`` replays it;
+#: the manifest copies it next to the results (a unit test checks that they agree).
+RECIPES: dict[str, dict] = {
+    "single_scale": {
+        "description": "single-scale convnet (16 px field), lecture 05 baseline",
+        "builder": _CONTEXT + "single_scale_net",
+        "kwargs": {"num_classes": 4, "width": 24, "hidden": 32, "norm": "batch"},
+        "data": {"train": _TRAIN, "val": _VAL},
+        "fit": {"epochs": 8, "lr": 3e-3, "batch_size": 16, "optimizer": "adam", "seed": 0,
+                "loss": "ce"},
+        "num_threads": 1,
+    },
+    "multiscale": {
+        "description": "multi-scale convnet, shared features on a (1, 1/2, 1/4) pyramid",
+        "builder": _CONTEXT + "multiscale_net",
+        "kwargs": {"num_classes": 4, "width": 24, "hidden": 32, "scales": [1.0, 0.5, 0.25],
+                   "norm": "batch"},
+        "data": {"train": _TRAIN, "val": _VAL},
+        "fit": {"epochs": 7, "lr": 3e-3, "batch_size": 16, "optimizer": "adam", "seed": 0,
+                "loss": "ce"},
+        "num_threads": 1,
+    },
+    "recurrent": {
+        "description": "recurrent convnet, 3 iterations fed back the class probabilities",
+        "builder": _CONTEXT + "recurrent_cnn",
+        "kwargs": {"num_classes": 4, "iterations": 3, "width": 16, "hidden": 32, "norm": "group"},
+        "data": {"train": _TRAIN, "val": _VAL},
+        "fit": {"epochs": 6, "lr": 3e-3, "batch_size": 16, "optimizer": "adam", "seed": 0,
+                "loss": "ce"},
+        "num_threads": 1,
+    },
+}
+
+
+def _dir(checkpoint_dir) -> Path:
+    return CHECKPOINT_DIR if checkpoint_dir is None else Path(checkpoint_dir)
+
+
+def manifest(checkpoint_dir=None) -> dict[str, dict]:
+    """All records of ``MANIFEST.json``, by checkpoint name (empty if there is none yet)."""
+    path = _dir(checkpoint_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())
+
+
+def names(checkpoint_dir=None) -> list[str]:
+    """Names of the shipped checkpoints, sorted.
+
+    Examples
+    --------
+    >>> {"single_scale", "multiscale", "recurrent"} <= set(names())
+    True
+    """
+    return sorted(manifest(checkpoint_dir))
+
+
+def sha256(path) -> str:
+    """Hex sha256 digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build(builder: str, kwargs: dict) -> nn.Module:
+    """Call the model builder named by a dotted path under ``course_lib.models``."""
+    if not isinstance(builder, str) or not builder.startswith("course_lib.models."):
+        raise ValueError(f"builder must be a dotted path under course_lib.models, got "
+                         f"{builder!r}")
+    module, _, attr = builder.rpartition(".")
+    fn = getattr(importlib.import_module(module), attr, None)
+    if fn is None:
+        raise ValueError(f"builder {builder!r} does not exist in {module}")
+    return fn(**kwargs)
+
+
+def _record(name: str, checkpoint_dir) -> dict:
+    records = manifest(checkpoint_dir)
+    if name not in records:
+        raise ValueError(f"no checkpoint named {name!r} in {_dir(checkpoint_dir) / MANIFEST}; "
+                         f"available: {sorted(records)}")
+    return records[name]
+
+
+def load(name: str, device=None, *, checkpoint_dir=None) -> nn.Module:
+    """Build a shipped model and load its checkpoint (sha256 checked), in eval mode.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`names`.
+    device : str or torch.device, optional
+        Where to put the model (default: the CPU).
+    checkpoint_dir : path, optional
+        Directory holding the checkpoint and ``MANIFEST.json`` (default ``data/checkpoints``).
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> model = load("single_scale")
+    >>> model.training, model(torch.zeros(1, 3, 64, 64)).shape
+    (False, torch.Size([1, 4, 64, 64]))
+    """
+    record = _record(name, checkpoint_dir)
+    path = _dir(checkpoint_dir) / record["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} is missing; rebuild it with "
+                                f"`python -m course_lib.zoo train {name}`")
+    digest = sha256(path)
+    if digest != record["sha256"]:
+        raise ValueError(f"sha256 mismatch for {path}: the manifest expects {record['sha256']}, "
+                         f"the file has {digest}. The file is corrupted or stale: restore it "
+                         f"or retrain with `python -m course_lib.zoo train {name}`")
+    model = build(record["builder"], record["kwargs"])
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to("cpu" if device is None else device).eval()
+
+
+def _json_safe(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
+    """Retrain checkpoint ``name`` from its recipe; write the file and its manifest record.
+
+    Deterministic: the same recipe, torch version and machine give the same bytes (the
+    recipe fixes the seed, the data and the number of CPU threads).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`RECIPES`.
+    out_dir : path, optional
+        Where to write ``<name>.pt`` and update ``MANIFEST.json`` (default ``data/checkpoints``).
+    progress : bool
+        Show the training progress bar.
+
+    Returns
+    -------
+    dict
+        The manifest record.
+    """
+    from course_lib.shapes import ShapesDataset
+    from course_lib.train import evaluate, fit
+    from course_lib.utils import seed_everything
+
+    if name not in RECIPES:
+        raise ValueError(f"no recipe named {name!r}; available: {sorted(RECIPES)}")
+    recipe = copy.deepcopy(RECIPES[name])
+    out = _dir(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe["num_threads"])
+    try:
+        seed_everything(recipe["fit"]["seed"])
+        model = build(recipe["builder"], recipe["kwargs"])
+        train_ds = ShapesDataset(**recipe["data"]["train"])
+        val_ds = ShapesDataset(**recipe["data"]["val"])
+        num_classes = recipe["kwargs"]["num_classes"]
+        start = time.perf_counter()
+        history = fit(model, train_ds, val_ds, num_classes=num_classes, device="cpu",
+                      progress=progress, **recipe["fit"])
+        seconds = time.perf_counter() - start
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        path = out / f"{name}.pt"
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        model.load_state_dict(torch.load(path, weights_only=True))
+        scores = evaluate(model, val_ds, num_classes=num_classes, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    record = {
+        **recipe,
+        "file": path.name,
+        "metrics": {"miou": scores["miou"], "pixel_acc": scores["pixel_acc"],
+                    "mean_acc": scores["mean_acc"], "iou": scores["iou"]},
+        "history": history,
+        "num_params": sum(p.numel() for p in model.parameters()),
+        "sha256": sha256(path),
+        "size_bytes": path.stat().st_size,
+        "train_seconds": round(seconds, 1),
+        "torch_version": torch.__version__,
+    }
+    record = _json_safe(record)
+    records = manifest(out)
+    records[name] = record
+    _write_json(out / MANIFEST, records)
+    return record
+
+
+def main(argv=None) -> int:
+    """Command line: ``list`` the checkpoints, or ``train NAME ... | --all``."""
+    parser = argparse.ArgumentParser(prog="python -m course_lib.zoo", description=__doc__
+                                     .split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="show the shipped checkpoints and their scores")
+    p_train = sub.add_parser("train", help="retrain checkpoints from their recipes")
+    p_train.add_argument("names", nargs="*", help=f"any of {sorted(RECIPES)}")
+    p_train.add_argument("--all", action="store_true", help="retrain every recipe")
+    p_train.add_argument("--out-dir", default=None, help="default: data/checkpoints")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        records = manifest()
+        print(f"{'name':<14}{'mIoU':>7}{'pix acc':>9}{'params':>9}{'KB':>7}{'train s':>9}  "
+              "description")
+        for name in sorted(records):
+            r = records[name]
+            print(f"{name:<14}{r['metrics']['miou']:>7.3f}{r['metrics']['pixel_acc']:>9.3f}"
+                  f"{r['num_params']:>9}{r['size_bytes'] / 1024:>7.0f}{r['train_seconds']:>9.0f}"
+                  f"  {r['description']}")
+        return 0
+    if args.all == bool(args.names):
+        parser.error("train needs checkpoint names or --all (not both)")
+    unknown = sorted(set(args.names) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown names {unknown}; available: {sorted(RECIPES)}")
+    for name in sorted(RECIPES) if args.all else args.names:
+        r = train(name, out_dir=args.out_dir)
+        print(f"{name}: mIoU {r['metrics']['miou']:.3f}, pixel acc "
+              f"{r['metrics']['pixel_acc']:.3f}, {r['train_seconds']:.0f} s, "
+              f"{r['size_bytes']} bytes, sha256 {r['sha256'][:12]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+import hashlib
+import json
+import shutil
+
+import pytest
+import torch
+
+from course_lib import zoo
+from course_lib.shapes import ShapesDataset
+from course_lib.train import evaluate
+
+SHIPPED = ("single_scale", "multiscale", "recurrent")
+MANIFEST = zoo.manifest()
+
+
+def test_manifest_lists_every_shipped_checkpoint_with_its_recipe():
+    assert set(SHIPPED) <= set(zoo.names())
+    for name, record in MANIFEST.items():
+        recipe = json.loads(json.dumps(zoo.RECIPES[name]))  # tuples -> lists, as in JSON
+        assert {k: record[k] for k in recipe} == recipe, f"{name}: manifest != RECIPES"
+        for key in ("sha256", "size_bytes", "train_seconds", "torch_version", "metrics",
+                    "history", "num_params", "file"):
+            assert key in record, f"{name} lacks {key}"
+        assert record["builder"].startswith("course_lib.models.")
+        assert set(record["data"]) == {"train", "val"} and "epochs" in record["fit"]
+        assert record["file"] == f"{name}.pt"
+
+
+def test_checkpoints_are_small_plain_float32_state_dicts():
+    total = 0
+    for record in MANIFEST.values():
+        path = zoo.CHECKPOINT_DIR / record["file"]
+        assert path.stat().st_size == record["size_bytes"] < 1_000_000
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
+        state = torch.load(path, weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+        assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())
+        total += record["size_bytes"]
+    assert total < 25 * 2**20
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_shipped_checkpoint_reproduces_its_recorded_scores(name):
+    record = MANIFEST[name]
+    model = zoo.load(name)
+    assert model.training is False
+    assert sum(p.numel() for p in model.parameters()) == record["num_params"]
+    scores = evaluate(model, ShapesDataset(**record["data"]["val"]),
+                      num_classes=record["kwargs"]["num_classes"], device="cpu", batch_size=50)
+    assert scores["miou"] == pytest.approx(record["metrics"]["miou"], abs=0.01)
+    assert scores["pixel_acc"] == pytest.approx(record["metrics"]["pixel_acc"], abs=0.01)
+    assert record["history"]["val_miou"][-1] == pytest.approx(record["metrics"]["miou"], abs=1e-3)
+
+
+def test_shipped_scores_are_sensible_and_ordered_like_the_papers():
+    miou = {name: MANIFEST[name]["metrics"]["miou"] for name in SHIPPED}
+    assert all(v > 0.3 for v in miou.values()), miou
+    assert miou["multiscale"] > miou["single_scale"], miou  # Farabet: context helps
+
+
+def _copy(tmp_path, name):
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    shutil.copy(zoo.CHECKPOINT_DIR / MANIFEST[name]["file"], out)
+    (out / "MANIFEST.json").write_text(json.dumps({name: MANIFEST[name]}))
+    return out
+
+
+def test_load_checks_sha256(tmp_path):
+    out = _copy(tmp_path, "single_scale")
+    assert zoo.load("single_scale", checkpoint_dir=out).training is False
+    path = out / "single_scale.pt"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # flip one byte
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256 mismatch.*corrupted or stale"):
+        zoo.load("single_scale", checkpoint_dir=out)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="zoo train single_scale"):
+        zoo.load("single_scale", checkpoint_dir=out)
+
+
+def test_load_and_train_reject_unknown_names(tmp_path):
+    with pytest.raises(ValueError, match=r"no checkpoint named 'nope'.*available: \["):
+        zoo.load("nope")
+    with pytest.raises(ValueError, match="no recipe named 'nope'"):
+        zoo.train("nope", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="builder must be a dotted path under course_lib.models"):
+        zoo.build("os.system", {})
+    with pytest.raises(ValueError, match="does not exist"):
+        zoo.build("course_lib.models.context.nothing_here", {})
+    assert zoo.manifest(tmp_path) == {} and zoo.names(tmp_path) == []
+
+
+TINY = {
+    "description": "a few steps of a tiny net, for the determinism test",
+    "builder": "course_lib.models.context.recurrent_cnn",
+    "kwargs": {"num_classes": 4, "iterations": 2, "width": 4, "hidden": 8},
+    "data": {"train": {"split": "train", "length": 12, "image_size": 32, "seed": 1},
+             "val": {"split": "val", "length": 4, "image_size": 32, "seed": 1}},
+    "fit": {"steps": 4, "lr": 1e-2, "batch_size": 4, "optimizer": "adam", "seed": 2,
+            "loss": "ce"},
+    "num_threads": 1,
+}
+
+
+def test_train_is_deterministic_and_writes_a_loadable_record(tmp_path, monkeypatch):
+    monkeypatch.setitem(zoo.RECIPES, "tiny", TINY)
+    threads = torch.get_num_threads()
+    a = zoo.train("tiny", out_dir=tmp_path / "a", progress=False)
+    b = zoo.train("tiny", out_dir=tmp_path / "b", progress=False)
+    assert torch.get_num_threads() == threads  # restored
+    assert a["sha256"] == b["sha256"] and a["metrics"] == b["metrics"]
+    assert zoo.names(tmp_path / "a") == ["tiny"]
+    record = zoo.manifest(tmp_path / "a")["tiny"]
+    assert record["sha256"] == zoo.sha256(tmp_path / "a" / "tiny.pt") == a["sha256"]
+    assert record["torch_version"] == torch.__version__
+    assert len(record["history"]["seconds"]) == 2  # 4 steps, 3 per epoch: two entries
+    model = zoo.load("tiny", checkpoint_dir=tmp_path / "a")
+    scores = evaluate(model, ShapesDataset(**TINY["data"]["val"]), num_classes=4)
+    assert scores["miou"] == pytest.approx(record["metrics"]["miou"])
+
+
+def test_cli_list_and_argument_errors(capsys, tmp_path):
+    assert zoo.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SHIPPED) and "mIoU" in out
+    with pytest.raises(SystemExit):
+        zoo.main(["train"])
+    assert "names or --all" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        zoo.main(["train", "nope"])
+    assert "unknown names ['nope']" in capsys.readouterr().err

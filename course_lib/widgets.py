@@ -2,6 +2,9 @@
 
 The compute behind each widget is a pure function (``conv_explorer_step``) that the unit tests
 call directly; the widget only wires sliders to it and draws the result with matplotlib.
+The receptive-field and transposed-convolution explorers live in
+:mod:`course_lib.widgets_receptive` and :mod:`course_lib.widgets_transposed` and are re-exported
+here, so ``from course_lib.widgets import receptive_field_explorer`` works.
 
 References
 ----------
@@ -18,8 +21,11 @@ import numpy as np
 import torch
 
 from course_lib.ops import conv2d, conv_output_size
+from course_lib.widgets_receptive import receptive_field_explorer
+from course_lib.widgets_transposed import transposed_conv_explorer
 
-__all__ = ["KERNELS", "kernel", "camera_image", "conv_explorer_step", "conv_explorer"]
+__all__ = ["KERNELS", "kernel", "camera_image", "conv_explorer_step", "conv_explorer",
+           "receptive_field_explorer", "transposed_conv_explorer"]
 
 #: Named 3x3 kernels, as nested lists (rows of the kernel).
 KERNELS: dict[str, list[list[float]]] = {

@@ -54,3 +54,12 @@ def test_widget_builds():
 def test_widget_default_image():
     box = conv_explorer()
     assert "128 x 128" in box.children[1].value
+
+
+def test_all_explorers_are_reexported_from_widgets():
+    from course_lib import widgets, widgets_receptive, widgets_transposed
+
+    assert widgets.receptive_field_explorer is widgets_receptive.receptive_field_explorer
+    assert widgets.transposed_conv_explorer is widgets_transposed.transposed_conv_explorer
+    assert {"conv_explorer", "receptive_field_explorer", "transposed_conv_explorer"} <= set(
+        widgets.__all__)

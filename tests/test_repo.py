@@ -116,3 +116,11 @@ def test_every_assignment_has_a_generated_exercise():
     solutions = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     exercises = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
     assert solutions and solutions == exercises, "run `make exercises`"
+
+
+def test_readme_links_point_to_files():
+    text = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(((?!https?:|#)[^)]+)\)", text)
+    assert links, "README links no lecture"
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"

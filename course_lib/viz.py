@@ -173,7 +173,7 @@ def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 
     return fig
 
 
-def plot_history(history, keys=None, *, ax=None):
+def plot_history(history, keys=None, *, ax=None, xlabel: str = "epoch"):
     """Plot training curves from a ``{name: [values per epoch]}`` history.
 
     Parameters
@@ -181,6 +181,11 @@ def plot_history(history, keys=None, *, ax=None):
     history : mapping of str to sequence of float
     keys : sequence of str, optional
         Which curves; all by default.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure by default.
+    xlabel : str
+        What one point is: ``"epoch"``, or e.g. ``"evaluation (every 50 steps)"`` for
+        ``fit(steps=..., log_every=...)``.
 
     Returns
     -------
@@ -197,7 +202,7 @@ def plot_history(history, keys=None, *, ax=None):
     for key in keys:
         values = list(history[key])
         ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=key)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(xlabel)
     ax.legend()
     ax.grid(alpha=0.3)
     return ax

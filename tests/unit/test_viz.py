@@ -56,5 +56,7 @@ def test_figures_have_expected_panels():
     fig = viz.show_grid(images, masks, titles=list("abcde"), ncols=3)
     assert len(fig.axes) == 12 and fig.axes[0].get_title() == "a"
     ax = viz.plot_history({"loss": [3, 2, 1], "miou": [0.1, 0.5, 0.7]})
-    assert len(ax.lines) == 2
+    assert len(ax.lines) == 2 and ax.get_xlabel() == "epoch"
+    ax = viz.plot_history({"loss": [3, 2]}, xlabel="evaluation")
+    assert ax.get_xlabel() == "evaluation"
     assert [h.get_label() for h in viz.legend_handles(["bg", "x"])] == ["bg", "x"]

@@ -67,11 +67,13 @@ RECIPES: dict[str, dict] = {
         "num_threads": 1,
     },
     "recurrent": {
-        "description": "recurrent convnet, 3 iterations fed back the class probabilities",
+        "description": "recurrent convnet, 3 iterations fed back the class probabilities; "
+                       "shared convolutions, one BatchNorm per iteration",
         "builder": _CONTEXT + "recurrent_cnn",
-        "kwargs": {"num_classes": 4, "iterations": 3, "width": 16, "hidden": 32, "norm": "group"},
+        "kwargs": {"num_classes": 4, "iterations": 3, "width": 16, "hidden": 32, "norm": "batch",
+                   "iteration_norms": True},
         "data": {"train": _TRAIN, "val": _VAL},
-        "fit": {"epochs": 6, "lr": 3e-3, "batch_size": 16, "optimizer": "adam", "seed": 0,
+        "fit": {"epochs": 10, "lr": 3e-3, "batch_size": 16, "optimizer": "adam", "seed": 0,
                 "loss": "ce"},
         "num_threads": 1,
     },

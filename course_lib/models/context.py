@@ -13,6 +13,9 @@ on a CPU. They share one building block, a feature extractor of four 3x3 convolu
 - :class:`RecurrentCNN` (Pinheiro & Collobert): one network applied ``iterations`` times; each
   pass sees the image plus the class probabilities (softmax) of the previous pass, starting
   from uniform probabilities, so the context grows with every iteration at no extra weights.
+  One BatchNorm shared by all iterations fails (its running statistics average inputs that
+  differ per iteration); the shipped model keeps the convolutions shared and gives every
+  iteration its own BatchNorm (``iteration_norms=True``, after Cooijmans et al.).
 
 The single- and multi-scale nets use BatchNorm; the recurrent net uses GroupNorm, because one
 BatchNorm shared by all iterations keeps running statistics that match no iteration's input
@@ -28,12 +31,15 @@ References
   Labeling", IEEE TPAMI 35(8), 2013. https://doi.org/10.1109/TPAMI.2012.231
 - P. O. Pinheiro, R. Collobert, "Recurrent Convolutional Neural Networks for Scene
   Labeling", ICML 2014. https://proceedings.mlr.press/v32/pinheiro14.html
+- T. Cooijmans, N. Ballas, C. Laurent, C. Gulcehre, A. Courville, "Recurrent Batch
+  Normalization", ICLR 2017. https://arxiv.org/abs/1603.09025
 - M. Figurnov, "Convolutional networks for semantic image segmentation" (lecture, MSU, 2014):
   the accuracy vs time tables of the two papers above.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -208,23 +214,48 @@ class RecurrentCNN(nn.Module):
     of ``iterations`` such tensors with ``return_all=True``.
     """
 
-    def __init__(self, network: SingleScaleNet, num_classes: int, iterations: int = 3) -> None:
+    def __init__(self, network: SingleScaleNet, num_classes: int, iterations: int = 3,
+                 iteration_norms: bool = False) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.iterations = iterations
         self.network = network
+        # Optionally one copy of every BatchNorm per later iteration (recurrent batch norm,
+        # Cooijmans et al. 2017): the convolutions stay shared, the statistics do not.
+        self.iteration_norms = nn.ModuleList()
+        if iteration_norms:
+            norms = {name: layer for name, layer in network.features.named_children()
+                     if isinstance(layer, nn.BatchNorm2d)}
+            if not norms:
+                raise ValueError("iteration_norms=True needs BatchNorm layers in the network "
+                                 "(build it with norm='batch')")
+            for _ in range(iterations - 1):
+                self.iteration_norms.append(nn.ModuleDict(
+                    {name: copy.deepcopy(layer) for name, layer in norms.items()}))
 
     def extra_repr(self) -> str:
+        per = ", batch norm per iteration" if len(self.iteration_norms) else ""
         return (f"iterations={self.iterations}: input = image (3) + previous class "
-                f"probabilities ({self.num_classes}, uniform at first); same weights each time")
+                f"probabilities ({self.num_classes}, uniform at first); same weights each "
+                f"time{per}")
+
+    def _step(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """Iteration ``t`` of the network: ``(N, 3 + C, H, W) -> (N, C, H, W)`` logits."""
+        if t == 0 or not len(self.iteration_norms):
+            return self.network(x)
+        norms = self.iteration_norms[t - 1]
+        f = x
+        for name, layer in self.network.features.named_children():
+            f = (norms[name] if name in norms else layer)(f)  # shared convs, own norms
+        return _upsample(self.network.classifier(f), x.shape[-2:])
 
     def forward(self, x: torch.Tensor, return_all: bool = False):
         _check_images(x, 3, OUTPUT_STRIDE)
         n, _, h, w = x.shape
         probs = x.new_full((n, self.num_classes, h, w), 1.0 / self.num_classes)
         outputs = []
-        for _ in range(self.iterations):
-            logits = self.network(torch.cat([x, probs], dim=1))  # (N, 3 + C, H, W) in
+        for t in range(self.iterations):
+            logits = self._step(torch.cat([x, probs], dim=1), t)  # (N, 3 + C, H, W) in
             outputs.append(logits)
             probs = logits.softmax(dim=1)
         return outputs if return_all else outputs[-1]
@@ -276,8 +307,18 @@ def multiscale_net(*, num_classes: int = 4, width: int = 16, hidden: int | None 
 
 
 def recurrent_cnn(*, num_classes: int = 4, iterations: int = 3, width: int = 16,
-                  hidden: int | None = 32, norm: str = "group") -> RecurrentCNN:
+                  hidden: int | None = 32, norm: str = "group",
+                  iteration_norms: bool = False) -> RecurrentCNN:
     """Recurrent convnet (Pinheiro & Collobert 2014): one network, ``iterations`` passes.
+
+    Parameters
+    ----------
+    iterations : int
+        Passes of the network; pass ``t`` sees the image and the softmax of pass ``t - 1``.
+    norm : {"group", "batch", "none"}
+        Normalisation of the feature extractor (see :func:`feature_extractor`).
+    iteration_norms : bool
+        With ``norm="batch"``: one BatchNorm per iteration, convolutions still shared.
 
     Examples
     --------
@@ -291,4 +332,4 @@ def recurrent_cnn(*, num_classes: int = 4, iterations: int = 3, width: int = 16,
     network = SingleScaleNet(feature_extractor(3 + num_classes, width, norm),
                              pixel_classifier(2 * width, num_classes, hidden),
                              in_channels=3 + num_classes)
-    return RecurrentCNN(network, num_classes, iterations)
+    return RecurrentCNN(network, num_classes, iterations, iteration_norms)

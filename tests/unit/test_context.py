@@ -147,3 +147,29 @@ def test_builders_are_keyword_only():
 def test_forward_rejects_bad_inputs(model, x, match):
     with pytest.raises(ValueError, match=match):
         model(x)
+
+
+def test_recurrent_batch_norm_per_iteration():
+    # Shared convolutions, one BatchNorm per iteration: eval mode uses each iteration's own
+    # statistics, so the trained and evaluated networks agree once the statistics settle.
+    torch.manual_seed(0)
+    net = recurrent_cnn(width=4, norm="batch", iteration_norms=True, iterations=3)
+    shared = recurrent_cnn(width=4, norm="batch", iterations=3)
+    convs = sum(p.numel() for p in shared.parameters())
+    norms = sum(p.numel() for p in net.iteration_norms.parameters())
+    assert sum(p.numel() for p in net.parameters()) == convs + norms
+    assert len(net.iteration_norms) == 2 and "batch norm per iteration" in str(net)
+    for m in net.modules():  # let the running statistics follow the batch at once
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        train_out = net.train()(x)
+        # (up to the unbiased vs biased variance of the running statistics)
+        torch.testing.assert_close(train_out, net.eval()(x), atol=1e-2, rtol=0)
+    # Iteration 0 is the plain network; the later ones differ only by their norms.
+    outs = net(x, return_all=True)
+    torch.testing.assert_close(outs[0], net.network(torch.cat([x, torch.full((4, 4, 32, 32),
+                                                                             0.25)], 1)))
+    with pytest.raises(ValueError, match="iteration_norms=True needs BatchNorm layers"):
+        recurrent_cnn(width=4, norm="group", iteration_norms=True)

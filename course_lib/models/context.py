@@ -239,8 +239,8 @@ class RecurrentCNN(nn.Module):
                 f"probabilities ({self.num_classes}, uniform at first); same weights each "
                 f"time{per}")
 
-    def _step(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        """Iteration ``t`` of the network: ``(N, 3 + C, H, W) -> (N, C, H, W)`` logits."""
+    def step(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """Pass ``t`` alone: ``(N, 3 + C, H, W)`` image and probabilities -> ``(N, C, H, W)``."""
         if t == 0 or not len(self.iteration_norms):
             return self.network(x)
         norms = self.iteration_norms[t - 1]
@@ -255,7 +255,7 @@ class RecurrentCNN(nn.Module):
         probs = x.new_full((n, self.num_classes, h, w), 1.0 / self.num_classes)
         outputs = []
         for t in range(self.iterations):
-            logits = self._step(torch.cat([x, probs], dim=1), t)  # (N, 3 + C, H, W) in
+            logits = self.step(torch.cat([x, probs], dim=1), t)  # (N, 3 + C, H, W) in
             outputs.append(logits)
             probs = logits.softmax(dim=1)
         return outputs if return_all else outputs[-1]

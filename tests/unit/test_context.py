@@ -173,3 +173,14 @@ def test_recurrent_batch_norm_per_iteration():
                                                                              0.25)], 1)))
     with pytest.raises(ValueError, match="iteration_norms=True needs BatchNorm layers"):
         recurrent_cnn(width=4, norm="group", iteration_norms=True)
+
+
+def test_recurrent_step_unrolls_forward():
+    torch.manual_seed(0)
+    net = recurrent_cnn(width=4, norm="batch", iteration_norms=True, iterations=3).eval()
+    x = torch.rand(2, 3, 16, 16)
+    probs = torch.full((2, 4, 16, 16), 0.25)
+    for t, out in enumerate(net(x, return_all=True)):
+        expected = net.step(torch.cat([x, probs], 1), t)
+        torch.testing.assert_close(out, expected)
+        probs = expected.softmax(1)

@@ -180,12 +180,17 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         # Every (dilated) window as a strided view, no copy yet; same columns as F.unfold.
         win = xp.unfold(2, d[0] * (kh - 1) + 1, s[0]).unfold(3, d[1] * (kw - 1) + 1, s[1])
         win = win[..., :: d[0], :: d[1]]  # (N, C_in, H_out, W_out, kh, kw)
-        cols = win.permute(0, 1, 4, 5, 2, 3)  # (N, C_in, kh, kw, H_out, W_out)
-        cols = cols.reshape(n, c_in * kh * kw, h_out * w_out)  # (N, C_in*kh*kw, L): the copy
-        if bias is None:
-            out = w_mat @ cols  # (N, C_out, L), L = H_out*W_out
-        else:  # bias + W @ cols in one pass over the output, not two
-            out = torch.baddbmm(bias.reshape(1, c_out, 1), w_mat.expand(n, -1, -1), cols)
+        win = win.permute(0, 1, 4, 5, 2, 3)  # (N, C_in, kh, kw, H_out, W_out), still a view
+        outs = []
+        # One image at a time: its columns (a few MB) are written and read back while still
+        # in the CPU cache; the whole batch's columns at once would go through main memory.
+        for i in range(n):
+            cols = win[i].reshape(c_in * kh * kw, h_out * w_out)  # (C_in*kh*kw, L): the copy
+            if bias is None:
+                outs.append(w_mat @ cols)  # (C_out, L), L = H_out*W_out
+            else:  # bias + W @ cols in one pass over the output, not two
+                outs.append(torch.addmm(bias.reshape(c_out, 1), w_mat, cols))
+        out = torch.stack(outs) if n else x.new_zeros(0, c_out, h_out * w_out)  # (N, C_out, L)
         return out.reshape(n, c_out, h_out, w_out) if batched else out.reshape(c_out, h_out, w_out)
 
     # Loops: one window at a time, the definition written out (slow: for teaching).

@@ -192,7 +192,8 @@ class ShapesDataset(Dataset):
         return _Uniforms(gen)
 
     def _render(self, index: int):
-        """Return image (3, H, W) float32, shape labels, owner map (H, W) int8, mask (H, W).
+        """Return image (3, H, W) float32, shape labels, owner map (H, W) int8 and, for
+        semantic targets, the class mask (H, W) int64 (None otherwise).
 
         ``owner[y, x] = i + 1`` where shape ``i`` is the visible one at that pixel, 0 on the
         background: one int8 map replaces a boolean mask per shape.
@@ -203,7 +204,8 @@ class ShapesDataset(Dataset):
         span = self.max_shapes - self.min_shapes + 1
         n = self.min_shapes + min(int(u.take(1)[0] * span), span - 1)
         owner = np.zeros((size, size), dtype=np.int8)  # which shape is visible, 0 = none
-        mask = np.zeros((size, size), dtype=np.int64)  # its class
+        semantic = self.target == "semantic"
+        mask = np.zeros((size, size), dtype=np.int64) if semantic else None  # its class
         labels: list[int] = []
         keep: list[float] = []  # pixels each shape must keep visible: a share of its area
         counts: list[int] = []  # pixels each shape has visible now
@@ -223,7 +225,8 @@ class ShapesDataset(Dataset):
                 continue
             counts = [c - h for c, h in zip(counts, hidden)]
             owner[box][inside] = len(labels) + 1  # the new shape is on top
-            mask[box][inside] = label
+            if semantic:
+                mask[box][inside] = label
             counts.append(area)
             labels.append(label)
             keep.append(max(_MIN_VISIBLE * area, _MIN_PIXELS))
@@ -261,7 +264,8 @@ def _instance_target(labels, owner, index: int) -> dict:
         "boxes": torch.from_numpy(boxes),
         "labels": torch.as_tensor(labels, dtype=torch.int64).reshape(n),
         "masks": torch.from_numpy(visible.view(np.uint8)),
-        "area": torch.from_numpy(np.count_nonzero(visible, axis=(1, 2)).astype(np.float32)),
+        "area": torch.from_numpy(np.bincount(owner.ravel(), minlength=n + 1)[1:]
+                                 .astype(np.float32)),  # (N,) visible pixels
         "iscrowd": torch.zeros(n, dtype=torch.int64),
         "image_id": int(index),
     }

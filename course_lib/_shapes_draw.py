@@ -38,7 +38,6 @@ class _Uniforms:
         return out
 
 
-
 @lru_cache(maxsize=4)
 def _noise_bank(size: int) -> np.ndarray:
     """Standard normal noise, shape (3, 4 * size, 4 * size), float32, from a fixed seed."""

@@ -1,5 +1,6 @@
 """Segmentation models, one family per module (see ``shared/DESIGN.md``).
 
+- :mod:`course_lib.models.simple`: the patch classifier and all-convolution nets of lecture 04.
 - :mod:`course_lib.models.context`: single-scale, multi-scale (image pyramid) and recurrent
   convnets, the scene-labelling networks before FCN.
 

@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.models._checks import check_int as _check_int
+
 __all__ = ["feature_extractor", "pixel_classifier", "SingleScaleNet", "MultiScaleNet",
            "RecurrentCNN", "single_scale_net", "multiscale_net", "recurrent_cnn",
            "OUTPUT_STRIDE", "FIELD"]
@@ -57,14 +59,6 @@ OUTPUT_STRIDE = 4
 #: Receptive field of one feature, in pixels of the extractor's input (3x3, 3x3, pool,
 #: 3x3, 3x3, pool: 1 + 2 + 2 + 1 + 4 + 4 + 2 = 16).
 FIELD = 16
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}")
-    return value
 
 
 def feature_extractor(in_channels: int = 3, width: int = 16, norm: str = "batch"

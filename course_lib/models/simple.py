@@ -33,14 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib.models._checks import check_int as _check_int
+
 __all__ = ["PatchClassifier", "patch_classifier", "sliding_window_logits", "all_conv_net",
            "all_conv_field", "conv_macs"]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------- patch classifier

@@ -23,7 +23,7 @@ from torch import nn
 
 __all__ = ["Layer", "RFInfo", "receptive_field", "extend", "closed_form_size", "stacked_3x3",
            "layers_for_field", "vgg_like", "dilated_stack", "vgg16_layers", "receptive_field_of",
-           "effective_receptive_field", "coord_map", "crop_offset"]
+           "effective_receptive_field", "support_box", "coord_map", "crop_offset"]
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,32 @@ def effective_receptive_field(model: nn.Module, input_shape: Sequence[int], *,
         model.train(training)
     peak = total.max()
     return total / peak if peak > 0 else total
+
+
+def support_box(grad: torch.Tensor) -> tuple[int, int, int, int]:
+    """Bounding box ``(y0, x0, y1, x1)``, ends exclusive, of the non-zero pixels of a map.
+
+    Applied to an input gradient (or :func:`effective_receptive_field`) it is the region an
+    output unit actually depends on: its measured receptive field.
+
+    Parameters
+    ----------
+    grad : torch.Tensor, shape (H, W)
+
+    Examples
+    --------
+    >>> g = torch.zeros(6, 6)
+    >>> g[1:4, 2:5] = 1.0
+    >>> support_box(g)
+    (1, 2, 4, 5)
+    """
+    if not isinstance(grad, torch.Tensor) or grad.dim() != 2:
+        got = tuple(grad.shape) if isinstance(grad, torch.Tensor) else type(grad).__name__
+        raise ValueError(f"grad must be a 2-D tensor (H, W), got {got}")
+    ys, xs = torch.nonzero(grad, as_tuple=True)
+    if ys.numel() == 0:
+        raise ValueError("grad is zero everywhere: no pixel influences the output")
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1
 
 
 def coord_map(layers: Sequence[Layer]) -> tuple[float, float]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "in_colab"]
+__all__ = ["seed_everything", "get_device", "in_colab", "best_time"]
 
 _DEVICES = ("cuda", "mps", "cpu")
 
@@ -101,3 +102,23 @@ def in_colab() -> bool:
     False
     """
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def best_time(fn, repeats: int = 3) -> float:
+    """Best wall-clock time of ``repeats`` calls of ``fn()``, in seconds.
+
+    The minimum is the run least disturbed by the rest of the machine.
+
+    Examples
+    --------
+    >>> best_time(lambda: sum(range(1000)), repeats=2) > 0
+    True
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

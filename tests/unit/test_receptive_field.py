@@ -195,3 +195,18 @@ def test_crop_offset_rejects():
         crop_offset(up2, pool4)
     with pytest.raises(ValueError, match="non-negative integer, got 0.25"):
         crop_offset([Layer("c", 1, 2)], [Layer("p", 2, 2)])
+
+
+def test_support_box_of_a_conv_stack_is_its_receptive_field():
+    from course_lib.receptive_field import support_box
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.Conv2d(1, 1, 3, dilation=2))
+    torch.nn.init.constant_(net[0].weight, 1.0)
+    torch.nn.init.constant_(net[1].weight, 1.0)
+    x = torch.zeros(1, 1, 16, 16, requires_grad=True)
+    (grad,) = torch.autograd.grad(net(x)[0, 0, 3, 5], x)
+    assert support_box(grad[0, 0]) == (3, 5, 3 + 7, 5 + 7)  # field 1 + 2 + 4 = 7
+    with pytest.raises(ValueError, match="grad is zero everywhere"):
+        support_box(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match=r"grad must be a 2-D tensor \(H, W\), got \(1, 4, 4\)"):
+        support_box(torch.ones(1, 4, 4))

@@ -41,3 +41,12 @@ def test_in_colab(monkeypatch):
     assert in_colab() is False
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab")
     assert in_colab() is True
+
+
+def test_best_time_is_the_fastest_run():
+    from course_lib.utils import best_time
+
+    calls = []
+    assert best_time(lambda: calls.append(1), repeats=4) >= 0 and len(calls) == 4
+    with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
+        best_time(lambda: None, repeats=0)

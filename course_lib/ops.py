@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from course_lib.utils import check_int as _size  # ValueError "<name> must be an int >= <min>"
+
 __all__ = [
     "conv2d", "conv_output_size", "conv_matrix",
     "conv_transpose2d", "conv_transpose_output_size", "bilinear_kernel", "icnr_", "bed_of_nails",  # noqa: F822, E501
@@ -86,12 +88,6 @@ def _check_input(input, weight, bias, in_axis: int, out_axis: int):
         raise ValueError(f"bias must have shape ({weight.shape[out_axis]},) (one value per "
                          f"output channel) or be None, got {got}")
     return x, input.ndim == 4
-
-
-def _size(name, value, minimum=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------- output sizes

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "in_colab", "best_time"]
+__all__ = ["seed_everything", "get_device", "in_colab", "best_time", "check_int"]
 
 _DEVICES = ("cuda", "mps", "cpu")
 
@@ -122,3 +122,16 @@ def best_time(fn, repeats: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` if it is an int ``>= minimum`` (bools refused), else a ValueError naming ``name``.
+
+    Examples
+    --------
+    >>> check_int("stride", 2)
+    2
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value

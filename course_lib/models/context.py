@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models._checks import check_int as _check_int
+from course_lib.utils import check_int as _check_int
 
 __all__ = ["feature_extractor", "pixel_classifier", "SingleScaleNet", "MultiScaleNet",
            "RecurrentCNN", "single_scale_net", "multiscale_net", "recurrent_cnn",

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.models._checks import check_int as _check_int
+from course_lib.utils import check_int as _check_int
 
 __all__ = ["PatchClassifier", "patch_classifier", "sliding_window_logits", "all_conv_net",
            "all_conv_field", "conv_macs"]

@@ -50,3 +50,12 @@ def test_best_time_is_the_fastest_run():
     assert best_time(lambda: calls.append(1), repeats=4) >= 0 and len(calls) == 4
     with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
         best_time(lambda: None, repeats=0)
+
+
+@pytest.mark.parametrize("value", [0, True, 2.0, "3"])
+def test_check_int_refuses_what_is_not_an_int_at_least_minimum(value):
+    from course_lib.utils import check_int
+
+    assert check_int("width", 4) == 4 and check_int("padding", 0, 0) == 0
+    with pytest.raises(ValueError, match=r"width must be an int >= 1, got"):
+        check_int("width", value)

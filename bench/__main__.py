@@ -46,7 +46,7 @@ def notebooks():
 def data_throughput():
     import torch
 
-    from course_lib.shapes import ShapesDataset
+    from course_lib.datasets import ShapesDataset
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the target is per core; restored for the sections after

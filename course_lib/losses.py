@@ -34,7 +34,13 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from course_lib.metrics import _check_ignore_index, _check_num_classes, check_labels
+from course_lib._checks import (
+    check_ignore_index,
+    check_labels,
+    check_num_classes,
+    check_number,
+    type_name,
+)
 
 __all__ = ["median_frequency_weights", "weighted_cross_entropy", "focal_loss", "dice_loss",
            "soft_jaccard_loss"]
@@ -64,19 +70,17 @@ def _check_logits_target(logits, target, ignore_index):
 def _check_weight(name, weight, num_classes, logits):
     if weight is None:
         return None
-    if not isinstance(weight, torch.Tensor) or not weight.is_floating_point() \
-            or tuple(weight.shape) != (num_classes,):
-        got = (f"{weight.dtype} {tuple(weight.shape)}" if isinstance(weight, torch.Tensor)
-               else type(weight).__name__)
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{name} must be a float tensor of shape ({num_classes},), one weight "
+                        f"per class, or None; got {type_name(weight)}")
+    if not weight.is_floating_point() or tuple(weight.shape) != (num_classes,):
         raise ValueError(f"{name} must be a float tensor of shape ({num_classes},), one weight "
-                         f"per class, or None; got {got}")
+                         f"per class, or None; got {weight.dtype} {tuple(weight.shape)}")
     return weight.to(device=logits.device, dtype=logits.dtype)
 
 
 def _check_eps(eps):
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-        raise ValueError(f"eps must be a number >= 0 (smoothing), got {eps!r}")
-    return float(eps)
+    return check_number("eps", eps, 0)
 
 
 # ----------------------------------------------------------------------------- class weights
@@ -122,8 +126,8 @@ def median_frequency_weights(dataset_or_masks, num_classes: int,
     >>> [round(w, 3) for w in median_frequency_weights(masks, 3).tolist()]
     [0.8, 2.0, 1.0]
     """
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index, num_classes)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index, num_classes)
     pixels = torch.zeros(num_classes, dtype=torch.float64)  # pixels of class c
     image_pixels = torch.zeros(num_classes, dtype=torch.float64)  # pixels of images with c
     for mask in _iter_masks(dataset_or_masks):
@@ -221,8 +225,7 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
     ...                     F.cross_entropy(logits, target)))
     True
     """
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
-        raise ValueError(f"gamma must be a number >= 0, got {gamma!r}")
+    gamma = check_number("gamma", gamma, 0)
     valid, safe = _check_logits_target(logits, target, ignore_index)
     alpha = _check_weight("alpha", alpha, logits.shape[1], logits)
     logp = F.log_softmax(logits, dim=1).gather(1, safe.unsqueeze(1)).squeeze(1)  # (N, H, W)

@@ -39,77 +39,25 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ConfusionMatrix", "boundary_f1", "check_labels"]
+from course_lib._checks import (
+    check_ignore_index,
+    check_int,
+    check_labels,
+    check_num_classes,
+    type_name,
+)
+
+__all__ = ["ConfusionMatrix", "boundary_f1"]
 
 _EMPTY = ("no labelled pixel was seen (all pixels are ignore_index={ignore}, or update() was "
           "never called): the scores are NaN")
 
 
 # ----------------------------------------------------------------------------- validation
-def _check_num_classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1 (background included), got "
-                         f"{num_classes!r}")
-    return num_classes
-
-
-def _check_ignore_index(ignore_index, num_classes: int):
-    if ignore_index is None:
-        return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
-    if 0 <= ignore_index < num_classes:
-        raise ValueError(f"ignore_index={ignore_index} is a valid class (num_classes="
-                         f"{num_classes}); use a label outside [0, {num_classes}), e.g. 255")
-    return ignore_index
-
-
-def check_labels(name: str, labels, num_classes: int, ignore_index=None,
-                 allow_ignore: bool = True) -> torch.Tensor:
-    """Check that ``labels`` is an integer tensor of class indices; return it unchanged.
-
-    Parameters
-    ----------
-    name : str
-        Argument name used in error messages.
-    labels : torch.Tensor, any shape, integer dtype
-        Values in ``[0, num_classes)``, or ``ignore_index`` when ``allow_ignore``.
-    num_classes : int
-    ignore_index : int or None
-    allow_ignore : bool
-        Whether ``ignore_index`` is an allowed value (targets: yes; predictions: no).
-
-    Raises
-    ------
-    TypeError
-        If ``labels`` is not a tensor.
-    ValueError
-        If its dtype is floating point or bool, or a value is out of range.
-    """
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of class labels, got "
-                        f"{type(labels).__name__}")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class labels (torch.int64), got dtype "
-                         f"{labels.dtype} with shape {tuple(labels.shape)}; for logits or "
-                         f"probabilities of shape (N, C, H, W) take .argmax(1) first")
-    bad = (labels < 0) | (labels >= num_classes)
-    if allow_ignore and ignore_index is not None:
-        bad &= labels != ignore_index
-    if bool(bad.any()):
-        values = torch.unique(labels[bad])[:8].tolist()
-        allowed = f"[0, {num_classes})"
-        if allow_ignore and ignore_index is not None:
-            allowed += f" or ignore_index={ignore_index}"
-        raise ValueError(f"{name} has labels {values} outside {allowed} (shape "
-                         f"{tuple(labels.shape)}); check num_classes")
-    return labels
-
-
 def _check_pair(pred, target, num_classes, ignore_index):
     if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError(f"pred and target must be torch.Tensors, got {type(pred).__name__} "
-                        f"and {type(target).__name__}")
+        raise TypeError(f"pred and target must be torch.Tensors, got {type_name(pred)} "
+                        f"and {type_name(target)}")
     if pred.shape != target.shape or pred.ndim not in (2, 3):
         raise ValueError(f"pred and target must be label maps of the same shape (H, W) or "
                          f"(N, H, W), got pred {tuple(pred.shape)} and target "
@@ -146,8 +94,8 @@ class ConfusionMatrix:
     """
 
     def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index, num_classes)
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index, num_classes)
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
     def __repr__(self) -> str:
@@ -316,8 +264,7 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2,
     >>> round(boundary_f1(target.roll(1, dims=1), target, tolerance=0), 3)
     0.5
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
-        raise ValueError(f"tolerance must be an int >= 0 (pixels), got {tolerance!r}")
+    tolerance = check_int("tolerance (pixels)", tolerance, 0)
     if num_classes is None:
         if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
             raise TypeError(f"pred and target must be torch.Tensors, got "
@@ -325,8 +272,8 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2,
         valid_t = target[target != ignore_index] if ignore_index is not None else target
         num_classes = int(max(pred.max() if pred.numel() else 0,
                               valid_t.max() if valid_t.numel() else 0)) + 1
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index, num_classes)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index, num_classes)
     _check_pair(pred, target, num_classes, ignore_index)
     if pred.ndim == 2:
         pred, target = pred[None], target[None]  # (1, H, W)

@@ -17,7 +17,6 @@ References
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from course_lib.utils import get_device, seed_everything
+from course_lib._checks import check_int
+from course_lib.utils import atomic_save, get_device, seed_everything
 
 __all__ = ["fit", "evaluate", "predict", "HISTORY_KEYS", "LOSSES", "OPTIMIZERS"]
 
@@ -44,9 +44,7 @@ IGNORE_INDEX = 255
 def _positive_int(name, value, allow_none=False):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1)
 
 
 def _loss_fn(loss):
@@ -90,13 +88,6 @@ def _set_rng_state(state):
     random.setstate(tuple(tuple(s) if isinstance(s, list) else s for s in state["python"]))
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-
-
-def _save(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: an interrupted save never leaves half a checkpoint
 
 
 def fit(model: nn.Module, train_data, val_data=None, *, num_classes: int, loss="ce",
@@ -150,7 +141,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, num_classes: int, loss="
 
     Examples
     --------
-    >>> from course_lib.shapes import ShapesDataset
+    >>> from course_lib.datasets import ShapesDataset
     >>> from course_lib.models.context import single_scale_net
     >>> _ = seed_everything(0); net = single_scale_net(num_classes=4, width=4)
     >>> history = fit(net, ShapesDataset("train", 8, image_size=32),
@@ -189,7 +180,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, num_classes: int, loss="
     if resume and not checkpoint.is_file():
         raise ValueError(f"resume=True but checkpoint {str(checkpoint)!r} does not exist; "
                          "run fit without resume first")
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    device = get_device(device)
     seed = seed_everything(seed)
     per_epoch = len(_loader(train_data, "train_data", batch_size, num_workers))
     if per_epoch == 0:
@@ -268,9 +259,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, num_classes: int, loss="
                             val_miou=f"{scores['miou']:.3f}")
         history["seconds"].append(time.perf_counter() - start)
         if checkpoint is not None:
-            _save(checkpoint, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                                "scheduler": sched.state_dict(), "rng": _rng_state(),
-                               "history": history, "step": step, "recipe": recipe})
+                         "history": history, "step": step, "recipe": recipe}, checkpoint)
     bar.close()
     model.eval()
     return history
@@ -299,7 +290,7 @@ def evaluate(model: nn.Module, data, *, num_classes: int, device=None, batch_siz
 
     Examples
     --------
-    >>> from course_lib.shapes import ShapesDataset
+    >>> from course_lib.datasets import ShapesDataset
     >>> from course_lib.models.context import single_scale_net
     >>> scores = evaluate(single_scale_net(width=4), ShapesDataset("val", 4, image_size=32),
     ...                   num_classes=4, device="cpu")
@@ -313,7 +304,7 @@ def evaluate(model: nn.Module, data, *, num_classes: int, device=None, batch_siz
     batch_size = _positive_int("batch_size", batch_size)
     if loss_fn is None:
         loss_fn = lambda logits, target: F.cross_entropy(logits, target, ignore_index=ignore_index)
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    device = get_device(device)
     loader = _loader(data, "data", batch_size, num_workers)
     was_training = model.training
     model.to(device).eval()
@@ -365,7 +356,7 @@ def predict(model: nn.Module, images, *, device=None, batch_size: int = 32) -> t
     if images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be float (N, 3, H, W) or (3, H, W), got {images.dtype} "
                          f"{tuple(images.shape)}")
-    device = get_device(device) if not isinstance(device, torch.device) else device
+    device = get_device(device)
     was_training = model.training
     model.to(device).eval()
     labels = [model(images[i:i + batch_size].to(device)).argmax(1).cpu()

@@ -15,9 +15,12 @@ import torch
 __all__ = [
     "PALETTE",
     "IGNORE_COLOR",
+    "to_hwc",
     "colorize",
     "overlay",
     "show_grid",
+    "show_predictions",
+    "show_table",
     "legend_handles",
     "plot_history",
 ]
@@ -77,8 +80,18 @@ def colorize(mask) -> np.ndarray:
     return PALETTE[m].astype(np.float32) / 255.0
 
 
-def _image_hwc(image) -> np.ndarray:
-    """(3, H, W) or (H, W, 3) or (H, W) -> (H, W, 3) float32 in [0, 1]."""
+def to_hwc(image) -> np.ndarray:
+    """Any image the course handles, as an ``(H, W, 3)`` float32 array in [0, 1] for imshow.
+
+    The one image conversion of the course: tensors or arrays of shape ``(3, H, W)``,
+    ``(1, H, W)``, ``(H, W, 3)``, ``(H, W, 1)`` or ``(H, W)`` (grey is repeated on three
+    channels); values above 1 are taken as uint8 ``[0, 255]`` and divided by 255.
+
+    Examples
+    --------
+    >>> to_hwc(torch.zeros(3, 4, 5)).shape, to_hwc(np.full((4, 5), 255, np.uint8)).max()
+    ((4, 5, 3), np.float32(1.0))
+    """
     im = _to_numpy(image).astype(np.float32)
     if im.ndim == 2:
         im = im[..., None]  # (H, W, 1)
@@ -110,7 +123,7 @@ def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    im = _image_hwc(image)
+    im = to_hwc(image)
     colours = colorize(mask)
     if colours.shape[:2] != im.shape[:2]:
         raise ValueError(f"image {im.shape[:2]} and mask {colours.shape[:2]} sizes differ")
@@ -164,7 +177,7 @@ def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 
     step = 2 if masks is not None else 1
     for i, image in enumerate(images):
         row, col = (i // ncols) * step, i % ncols
-        axes[row, col].imshow(_image_hwc(image))
+        axes[row, col].imshow(to_hwc(image))
         if titles is not None:
             axes[row, col].set_title(titles[i], fontsize=9)
         if masks is not None:
@@ -206,3 +219,107 @@ def plot_history(history, keys=None, *, ax=None, xlabel: str = "epoch"):
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def show_predictions(images, truths, predictions: dict, *, title: str | None = None,
+                     class_names=None, size: float = 1.8):
+    """One row per image: the image, its ground truth, then one column per model.
+
+    Parameters
+    ----------
+    images : tensor (N, 3, H, W) or sequence of (3, H, W)
+    truths : tensor (N, H, W) or sequence of (H, W) int label maps
+    predictions : dict of str to tensor (N, H, W)
+        Column title -> predicted label maps of every image.
+    title : str, optional
+    class_names : sequence of str, optional
+        Legend entries in palette order; default the ``ShapesDataset`` classes.
+    size : float
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    if class_names is None:
+        from course_lib.datasets import CLASSES as class_names
+    if not isinstance(predictions, dict):
+        raise TypeError(f"predictions must be a dict {{column title: label maps}}, got "
+                        f"{type(predictions).__name__}")
+    n = len(images)
+    if n == 0 or len(truths) != n or any(len(p) != n for p in predictions.values()):
+        raise ValueError(f"images, truths and every prediction must hold the same number "
+                         f"(>= 1) of images, got {n}, {len(truths)} and "
+                         f"{[len(p) for p in predictions.values()]}")
+    columns = ["image", "ground truth", *predictions]
+    height = size * n + 0.5  # inches, the last 0.5 for the legend
+    fig, axes = plt.subplots(n, len(columns), figsize=(size * len(columns), height),
+                             squeeze=False)
+    for i in range(n):
+        panels = [to_hwc(images[i]), colorize(truths[i])]
+        panels += [colorize(pred[i]) for pred in predictions.values()]
+        for ax, panel, name in zip(axes[i], panels, columns):
+            ax.imshow(panel)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+    fig.legend(handles=legend_handles(class_names), loc="lower center",
+               ncol=len(class_names), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
+    return fig
+
+
+def show_table(header, rows, digits: int = 3, *, display: bool = True) -> str:
+    """Render rows as a Markdown table (floats rounded to ``digits``); display it in Jupyter.
+
+    Parameters
+    ----------
+    header : sequence of str
+    rows : sequence of sequences, each as long as ``header``
+    digits : int
+        Decimals of float cells.
+    display : bool
+        Show it with IPython's ``display(Markdown(...))`` (outside IPython: print it).
+
+    Returns
+    -------
+    str
+        The Markdown source.
+
+    Examples
+    --------
+    >>> print(show_table(["model", "mIoU"], [["a", 0.51234]], display=False))
+    | model | mIoU |
+    |---|---|
+    | a | 0.512 |
+    """
+    header = [str(h) for h in header]
+    rows = [list(row) for row in rows]
+    bad = [i for i, row in enumerate(rows) if len(row) != len(header)]
+    if bad:
+        raise ValueError(f"rows {bad} do not have {len(header)} cells like the header "
+                         f"{header}")
+
+    def fmt(v):
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    text = "\n".join(lines)
+    if display:
+        try:
+            from IPython import get_ipython
+            from IPython.display import Markdown
+            from IPython.display import display as ipy_display
+        except ImportError:  # pragma: no cover - IPython ships with Jupyter
+            get_ipython = None
+        if get_ipython is not None and get_ipython() is not None:
+            ipy_display(Markdown(text))
+        else:
+            print(text)
+    return text

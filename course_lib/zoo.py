@@ -27,12 +27,13 @@ import hashlib
 import importlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from course_lib.utils import atomic_save, num_params, seed_everything
 
 __all__ = ["CHECKPOINT_DIR", "RECIPES", "names", "manifest", "load", "train", "sha256",
            "build", "main"]
@@ -180,12 +181,6 @@ def _json_safe(value):
     return value
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
 def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
     """Retrain checkpoint ``name`` from its recipe; write the file and its manifest record.
 
@@ -206,9 +201,8 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
     dict
         The manifest record.
     """
-    from course_lib.shapes import ShapesDataset
+    from course_lib.datasets import ShapesDataset
     from course_lib.train import evaluate, fit
-    from course_lib.utils import seed_everything
 
     if name not in RECIPES:
         raise ValueError(f"no recipe named {name!r}; available: {sorted(RECIPES)}")
@@ -229,9 +223,7 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
         seconds = time.perf_counter() - start
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         path = out / f"{name}.pt"
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_save(state, path)
         model.load_state_dict(torch.load(path, weights_only=True))
         scores = evaluate(model, val_ds, num_classes=num_classes, device="cpu")
     finally:
@@ -242,7 +234,7 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
         "metrics": {"miou": scores["miou"], "pixel_acc": scores["pixel_acc"],
                     "mean_acc": scores["mean_acc"], "iou": scores["iou"]},
         "history": history,
-        "num_params": sum(p.numel() for p in model.parameters()),
+        "num_params": num_params(model),
         "sha256": sha256(path),
         "size_bytes": path.stat().st_size,
         "train_seconds": round(seconds, 1),
@@ -251,7 +243,8 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
     record = _json_safe(record)
     records = manifest(out)
     records[name] = record
-    _write_json(out / MANIFEST, records)
+    atomic_save(json.dumps(records, indent=2, sort_keys=True, allow_nan=False) + "\n",
+                out / MANIFEST)
     return record
 
 

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.utils import check_int as _check_int
+from course_lib._checks import check_int, check_number
 
 __all__ = ["feature_extractor", "pixel_classifier", "SingleScaleNet", "MultiScaleNet",
            "RecurrentCNN", "single_scale_net", "multiscale_net", "recurrent_cnn",
@@ -87,8 +87,8 @@ def feature_extractor(in_channels: int = 3, width: int = 16, norm: str = "batch"
     >>> feature_extractor(3, 8)(torch.zeros(1, 3, 64, 64)).shape
     torch.Size([1, 16, 16, 16])
     """
-    _check_int("in_channels", in_channels, 1)
-    _check_int("width", width, 1)
+    check_int("in_channels", in_channels, 1)
+    check_int("width", width, 1)
     if norm not in ("batch", "group", "none"):
         raise ValueError(f"norm must be 'batch', 'group' or 'none', got {norm!r}")
     layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -117,11 +117,11 @@ def pixel_classifier(in_channels: int, num_classes: int, hidden: int | None = 32
     >>> pixel_classifier(8, 4)(torch.zeros(2, 8, 5, 5)).shape
     torch.Size([2, 4, 5, 5])
     """
-    _check_int("in_channels", in_channels, 1)
-    _check_int("num_classes", num_classes, 2)
+    check_int("in_channels", in_channels, 1)
+    check_int("num_classes", num_classes, 2)
     if hidden is None:
         return nn.Sequential(OrderedDict(score=nn.Conv2d(in_channels, num_classes, 1)))
-    _check_int("hidden", hidden, 1)
+    check_int("hidden", hidden, 1)
     return nn.Sequential(OrderedDict(
         fc=nn.Conv2d(in_channels, hidden, 1), relu=nn.ReLU(inplace=True),
         score=nn.Conv2d(hidden, num_classes, 1)))
@@ -265,8 +265,8 @@ def single_scale_net(*, num_classes: int = 4, width: int = 16, hidden: int | Non
     >>> net(torch.zeros(2, 3, 64, 64)).shape
     torch.Size([2, 4, 64, 64])
     """
-    _check_int("num_classes", num_classes, 2)
-    _check_int("width", width, 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("width", width, 1)
     return SingleScaleNet(feature_extractor(3, width, norm),
                           pixel_classifier(2 * width, num_classes, hidden))
 
@@ -287,12 +287,11 @@ def multiscale_net(*, num_classes: int = 4, width: int = 16, hidden: int | None 
     >>> net(torch.zeros(1, 3, 64, 64)).shape
     torch.Size([1, 4, 64, 64])
     """
-    _check_int("num_classes", num_classes, 2)
-    _check_int("width", width, 1)
-    try:
-        values = [float(s) for s in scales]
-    except (TypeError, ValueError):
-        raise ValueError(f"scales must be a sequence of floats in (0, 1], got {scales!r}") from None
+    check_int("num_classes", num_classes, 2)
+    check_int("width", width, 1)
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence):
+        raise TypeError(f"scales must be a sequence of floats in (0, 1], got {scales!r}")
+    values = [check_number(f"scales[{i}]", s) for i, s in enumerate(scales)]
     if not values or any(not 0 < s <= 1 for s in values) or len(set(values)) != len(values):
         raise ValueError(f"scales must be distinct floats in (0, 1] (e.g. (1, 0.5, 0.25)), "
                          f"got {scales!r}")
@@ -320,9 +319,9 @@ def recurrent_cnn(*, num_classes: int = 4, iterations: int = 3, width: int = 16,
     >>> [o.shape[1] for o in net(torch.zeros(1, 3, 32, 32), return_all=True)]
     [4, 4]
     """
-    _check_int("num_classes", num_classes, 2)
-    _check_int("iterations", iterations, 1)
-    _check_int("width", width, 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("iterations", iterations, 1)
+    check_int("width", width, 1)
     network = SingleScaleNet(feature_extractor(3 + num_classes, width, norm),
                              pixel_classifier(2 * width, num_classes, hidden),
                              in_channels=3 + num_classes)

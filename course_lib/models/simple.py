@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.utils import check_int as _check_int
+from course_lib._checks import check_int
 
 __all__ = ["PatchClassifier", "patch_classifier", "sliding_window_logits", "all_conv_net",
            "all_conv_field", "conv_macs"]
@@ -112,15 +112,15 @@ def patch_classifier(*, patch_size: int, num_classes: int, width: int = 16,
     >>> net.patch_logits(torch.zeros(5, 3, 9, 9)).shape
     torch.Size([5, 4])
     """
-    _check_int("num_convs", num_convs, 0)
-    _check_int("patch_size", patch_size, 2 * num_convs + 1)
+    check_int("num_convs", num_convs, 0)
+    check_int("patch_size", patch_size, 2 * num_convs + 1)
     if patch_size % 2 == 0:
         raise ValueError(f"patch_size must be odd so that the patch has a centre pixel, got "
                          f"{patch_size}")
-    _check_int("num_classes", num_classes, 2)
-    _check_int("width", width, 1)
-    hidden = 2 * width if hidden is None else _check_int("hidden", hidden, 1)
-    _check_int("in_channels", in_channels, 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("width", width, 1)
+    hidden = 2 * width if hidden is None else check_int("hidden", hidden, 1)
+    check_int("in_channels", in_channels, 1)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     channels = in_channels
     for i in range(1, num_convs + 1):
@@ -166,7 +166,7 @@ def sliding_window_logits(model: PatchClassifier, images: torch.Tensor, *,
     if not isinstance(model, PatchClassifier):
         raise TypeError(f"model must be a PatchClassifier (see patch_classifier), got "
                         f"{type(model).__name__}")
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4):
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a tensor (N, C, H, W) or (C, H, W), got {got}")
@@ -198,19 +198,19 @@ def all_conv_field(num_layers: int, dilation: int | Sequence[int] = 1) -> int:
 
 
 def _dilations(num_layers, dilation) -> list[int]:
-    _check_int("num_layers", num_layers, 1)
-    if isinstance(dilation, int) and not isinstance(dilation, bool):
-        dilations = [dilation] * num_layers
-    elif isinstance(dilation, Sequence) and not isinstance(dilation, str):
+    check_int("num_layers", num_layers, 1)
+    if isinstance(dilation, Sequence) and not isinstance(dilation, str):
         dilations = list(dilation)
         if len(dilations) != num_layers:
             raise ValueError(f"dilation must be an int or one int per layer ({num_layers}), "
                              f"got {len(dilations)} values: {dilation!r}")
     else:
-        raise ValueError(f"dilation must be an int >= 1 or a sequence of them, got {dilation!r}")
-    for d in dilations:
-        _check_int("dilation", d, 1)
-    return dilations
+        try:
+            dilations = [check_int("dilation", dilation, 1)] * num_layers
+        except TypeError:
+            raise TypeError(f"dilation must be an int >= 1 or a sequence of them, got "
+                            f"{dilation!r}") from None
+    return [check_int("dilation", d, 1) for d in dilations]
 
 
 def all_conv_net(*, num_layers: int, width: int, num_classes: int,
@@ -246,9 +246,9 @@ def all_conv_net(*, num_layers: int, width: int, num_classes: int,
     torch.Size([1, 4, 32, 32])
     """
     dilations = _dilations(num_layers, dilation)
-    _check_int("width", width, 1)
-    _check_int("num_classes", num_classes, 2)
-    _check_int("in_channels", in_channels, 1)
+    check_int("width", width, 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("in_channels", in_channels, 1)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     channels = in_channels
     for i, d in enumerate(dilations, start=1):

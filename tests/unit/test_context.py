@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_lib.datasets import NUM_CLASSES
 from course_lib.models.context import (
     FIELD,
     OUTPUT_STRIDE,
@@ -15,7 +16,6 @@ from course_lib.models.context import (
     single_scale_net,
 )
 from course_lib.receptive_field import receptive_field_of
-from course_lib.shapes import NUM_CLASSES
 
 
 @pytest.mark.parametrize("builder", [single_scale_net, multiscale_net, recurrent_cnn])
@@ -111,25 +111,31 @@ def test_pixel_classifier_linear_and_mlp():
     assert [n for n, _ in pixel_classifier(8, 4, hidden=None).named_children()] == ["score"]
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: single_scale_net(num_classes=1), "num_classes must be an int >= 2, got 1"),
-    (lambda: single_scale_net(width=0), "width must be an int >= 1, got 0"),
-    (lambda: single_scale_net(hidden=2.5), "hidden must be an int >= 1, got 2.5"),
-    (lambda: multiscale_net(scales=(1, 1)), r"scales must be distinct floats in \(0, 1\]"),
-    (lambda: multiscale_net(scales=(1, 2)), r"scales must be distinct floats"),
-    (lambda: multiscale_net(scales=()), r"scales must be distinct floats"),
-    (lambda: multiscale_net(scales="ab"), r"scales must be a sequence of floats"),
-    (lambda: multiscale_net(num_classes=True), "num_classes must be an int"),
-    (lambda: recurrent_cnn(iterations=0), "iterations must be an int >= 1, got 0"),
-    (lambda: recurrent_cnn(width=-1), "width must be an int >= 1"),
-    (lambda: feature_extractor(0, 4), "in_channels must be an int >= 1"),
-    (lambda: pixel_classifier(4, 1), "num_classes must be an int >= 2"),
-    (lambda: feature_extractor(3, 4, norm="layer"), "norm must be 'batch', 'group' or 'none'"),
-    (lambda: multiscale_net(norm=None), "norm must be 'batch', 'group' or 'none', got None"),
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: single_scale_net(num_classes=1), ValueError,
+     "num_classes must be an int >= 2, got 1"),
+    (lambda: single_scale_net(width=0), ValueError, "width must be an int >= 1, got 0"),
+    (lambda: single_scale_net(hidden=2.5), TypeError, "hidden must be an int, got 2.5"),
+    (lambda: multiscale_net(scales=(1, 1)), ValueError,
+     r"scales must be distinct floats in \(0, 1\]"),
+    (lambda: multiscale_net(scales=(1, 2)), ValueError, r"scales must be distinct floats"),
+    (lambda: multiscale_net(scales=()), ValueError, r"scales must be distinct floats"),
+    (lambda: multiscale_net(scales="ab"), TypeError, r"scales must be a sequence of floats"),
+    (lambda: multiscale_net(num_classes=True), TypeError, "num_classes must be an int"),
+    (lambda: recurrent_cnn(iterations=0), ValueError, "iterations must be an int >= 1, got 0"),
+    (lambda: recurrent_cnn(width=-1), ValueError, "width must be an int >= 1"),
+    (lambda: feature_extractor(0, 4), ValueError, "in_channels must be an int >= 1"),
+    (lambda: pixel_classifier(4, 1), ValueError, "num_classes must be an int >= 2"),
+    (lambda: feature_extractor(3, 4, norm="layer"), ValueError,
+     "norm must be 'batch', 'group' or 'none'"),
+    (lambda: multiscale_net(norm=None), ValueError,
+     "norm must be 'batch', 'group' or 'none', got None"),
 ])
-def test_builders_reject_bad_arguments(call, match):
-    with pytest.raises(ValueError, match=match):
+def test_builders_reject_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
         call()
+
+
 
 
 def test_builders_are_keyword_only():

@@ -11,6 +11,7 @@ from torch.testing import assert_close
 from torch.utils.data import DataLoader
 from torchvision.ops import sigmoid_focal_loss
 
+from course_lib.datasets import ShapesDataset
 from course_lib.losses import (
     dice_loss,
     focal_loss,
@@ -19,7 +20,6 @@ from course_lib.losses import (
     weighted_cross_entropy,
 )
 from course_lib.metrics import ConfusionMatrix
-from course_lib.shapes import ShapesDataset
 
 DT = torch.float64
 IGNORE = 255
@@ -269,10 +269,13 @@ def test_loss_argument_errors():
         weighted_cross_entropy(logits, target, torch.ones(3, dtype=DT))
     with pytest.raises(ValueError, match=r"alpha must be .* got torch.int64 \(4,\)"):
         focal_loss(logits, target, alpha=torch.ones(4, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"alpha must be .* got list"):
+    with pytest.raises(TypeError, match=r"alpha must be .* got list"):
         focal_loss(logits, target, alpha=[1.0] * 4)
-    for gamma in (-1.0, "2", True):
+    for gamma in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="gamma must be a number >= 0"):
+            focal_loss(logits, target, gamma=gamma)
+    for gamma in ("2", True, None):
+        with pytest.raises(TypeError, match="gamma must be a number"):
             focal_loss(logits, target, gamma=gamma)
     with pytest.raises(ValueError, match="reduction must be one of"):
         focal_loss(logits, target, reduction="avg")

@@ -14,7 +14,8 @@ from torchmetrics.classification import (
     MulticlassJaccardIndex,
 )
 
-from course_lib.metrics import ConfusionMatrix, boundary_f1, check_labels
+from course_lib._checks import check_labels
+from course_lib.metrics import ConfusionMatrix, boundary_f1
 
 IGNORE = 255
 
@@ -176,12 +177,14 @@ def test_constructor_and_type_errors():
         ConfusionMatrix(3).update([[0]], torch.zeros(1, 1, dtype=torch.long))
     with pytest.raises(TypeError, match="labels must be a torch.Tensor .* got list"):
         check_labels("labels", [0, 1], 2)
-    for bad in (0, 2.0, True):
-        with pytest.raises(ValueError, match="num_classes must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1, got 0"):
+        ConfusionMatrix(0)
+    for bad in (2.0, True):
+        with pytest.raises(TypeError, match="num_classes must be an int"):
             ConfusionMatrix(bad)
     with pytest.raises(ValueError, match="ignore_index=1 is a valid class"):
         ConfusionMatrix(3, ignore_index=1)
-    with pytest.raises(ValueError, match="ignore_index must be an int or None, got 2.5"):
+    with pytest.raises(TypeError, match="ignore_index must be an int, got 2.5"):
         ConfusionMatrix(3, ignore_index=2.5)
     with pytest.raises(ValueError, match="same num_classes"):
         ConfusionMatrix(3) + ConfusionMatrix(4)
@@ -276,8 +279,10 @@ def test_boundary_f1_ignores_ignored_pixels_and_empty_images():
 
 def test_boundary_f1_rejects_bad_input():
     t = torch.zeros(4, 4, dtype=torch.long)
-    for tol in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="tolerance must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"tolerance \(pixels\) must be an int >= 0"):
+        boundary_f1(t, t, tolerance=-1)
+    for tol in (1.5, True):
+        with pytest.raises(TypeError, match=r"tolerance \(pixels\) must be an int"):
             boundary_f1(t, t, tolerance=tol)
     with pytest.raises(ValueError, match="pred must hold integer class labels"):
         boundary_f1(t.float(), t, num_classes=2)

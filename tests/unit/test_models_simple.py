@@ -93,7 +93,7 @@ def test_conv_macs_counts_every_convolution():
 @pytest.mark.parametrize("kwargs, match", [
     ({"patch_size": 8}, "patch_size must be odd"),
     ({"patch_size": 3}, r"patch_size must be an int >= 5"),
-    ({"patch_size": 9.0}, "patch_size must be an int"),
+    ({"patch_size": 9.0}, "patch_size must be an int, got 9.0"),
     ({"num_classes": 1}, "num_classes must be an int >= 2"),
     ({"width": 0}, "width must be an int >= 1"),
     ({"hidden": 0}, "hidden must be an int >= 1"),
@@ -102,7 +102,8 @@ def test_conv_macs_counts_every_convolution():
 ])
 def test_patch_classifier_rejects_bad_arguments(kwargs, match):
     args = {"patch_size": 9, "num_classes": 4, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    wrong_type = any(isinstance(v, (bool, float)) for v in kwargs.values())
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         patch_classifier(**args)
 
 
@@ -142,7 +143,8 @@ def test_patch_logits_and_sliding_window_reject_bad_inputs():
 ])
 def test_all_conv_net_rejects_bad_arguments(kwargs, match):
     args = {"num_layers": 3, "width": 4, "num_classes": 3, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    wrong_type = any(isinstance(v, (str, float)) for v in kwargs.values())
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         all_conv_net(**args)
 
 

@@ -137,15 +137,16 @@ def test_effective_receptive_field_is_concentrated():
     (dict(kernel_size=3, stride=0), "stride must be an int >= 1"),
     (dict(kernel_size=3, dilation=0), "dilation must be an int >= 1"),
     (dict(kernel_size=3, padding=-1), "padding must be an int >= 0, got -1"),
-    (dict(kernel_size=2.5), "kernel_size must be an int"),
+    (dict(kernel_size=2.5), "kernel_size must be an int, got 2.5"),
 ])
 def test_layer_rejects(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    wrong_type = isinstance(kwargs.get("kernel_size"), float)
+    with pytest.raises(TypeError if wrong_type else ValueError, match=match):
         Layer("x", **kwargs)
 
 
 def test_functions_reject_bad_input():
-    with pytest.raises(ValueError, match="input_size must be a positive int"):
+    with pytest.raises(ValueError, match="input_size must be an int >= 1, got 0"):
         receptive_field(stacked_3x3(1), input_size=0)
     with pytest.raises(TypeError, match="must hold Layer objects, got tuple"):
         receptive_field([(3, 1)])
@@ -155,21 +156,23 @@ def test_functions_reject_bad_input():
         receptive_field([Layer("fc6", 7)], input_size=5)
     with pytest.raises(ValueError, match="rows is empty"):
         extend([], stacked_3x3(1))
-    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="n must be an int >= 1, got 0"):
         stacked_3x3(0)
-    with pytest.raises(ValueError, match="target must be a positive int"):
+    with pytest.raises(ValueError, match="target must be an int >= 1"):
         layers_for_field(0)
-    with pytest.raises(ValueError, match="kernel must be an int >= 2"):
+    with pytest.raises(ValueError, match="kernel .* must be an int >= 2"):
         layers_for_field(9, kernel=1)
-    with pytest.raises(ValueError, match="blocks must be a positive int"):
+    with pytest.raises(ValueError, match="blocks must be an int >= 1"):
         vgg_like(0)
-    with pytest.raises(ValueError, match="convs_per_block must be a positive int"):
+    with pytest.raises(ValueError, match="convs_per_block must be an int >= 1"):
         vgg_like(2, convs_per_block=0)
+    with pytest.raises(TypeError, match="n must be an int, got 2.0"):
+        stacked_3x3(2.0)
 
 
 def test_measure_rejects():
     net = nn.Sequential(nn.Conv2d(1, 1, 3))
-    with pytest.raises(ValueError, match=r"input_size must be a positive int or \(H, W\)"):
+    with pytest.raises(ValueError, match=r"input_size must be >= 1 \(an int or a pair of ints\)"):
         receptive_field_of(net, (0, 4))
     with pytest.raises(ValueError, match="transposed convolutions are not supported"):
         receptive_field_of(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, 2)))
@@ -179,7 +182,7 @@ def test_measure_rejects():
         receptive_field_of(nn.Sequential(nn.Conv2d(1, 1, 3, padding="same")), 8)
     with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\)"):
         effective_receptive_field(net, (8, 8))
-    with pytest.raises(ValueError, match="n_samples must be a positive int"):
+    with pytest.raises(ValueError, match="n_samples must be an int >= 1"):
         effective_receptive_field(net, (1, 8, 8), n_samples=0)
     with pytest.raises(ValueError, match="model output must be"):
         effective_receptive_field(nn.Sequential(net, nn.Flatten()), (1, 8, 8))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from course_lib.shapes import CLASSES, NUM_CLASSES, ShapesDataset, collate_detection
+from course_lib.datasets import CLASSES, NUM_CLASSES, ShapesDataset, collate_detection
 
 
 def _digest(t: torch.Tensor) -> str:
@@ -100,13 +100,13 @@ def test_detection_collate_in_dataloader():
 
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"split": "dev"}, ValueError, "split must be one of"),
-    ({"length": -1}, ValueError, "length must be >= 0"),
+    ({"length": -1}, ValueError, "length must be an int >= 0"),
     ({"length": 2.0}, TypeError, "length must be an int"),
-    ({"image_size": 8}, ValueError, r"image_size must be in \[16, 1024\]"),
-    ({"image_size": 4096}, ValueError, r"image_size must be in \[16, 1024\]"),
-    ({"seed": -3}, ValueError, "seed must be in"),
+    ({"image_size": 8}, ValueError, r"image_size must be an int in \[16, 1024\]"),
+    ({"image_size": 4096}, ValueError, r"image_size must be an int in \[16, 1024\]"),
+    ({"seed": -3}, ValueError, "seed must be an int in"),
     ({"min_shapes": 3, "max_shapes": 2}, ValueError, r"min_shapes \(3\) must be <= max_shapes"),
-    ({"max_shapes": 17}, ValueError, r"max_shapes must be in \[0, 16\]"),
+    ({"max_shapes": 17}, ValueError, r"max_shapes must be an int in \[0, 16\]"),
     ({"scale": (0.5, 0.2)}, ValueError, "0 < low <= high <= 1"),
     ({"scale": (0, 0.5)}, ValueError, "0 < low <= high <= 1"),
     ({"scale": 0.5}, ValueError, "scale must be a pair"),

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from course_lib.datasets import NUM_CLASSES, ShapesDataset
 from course_lib.models.context import single_scale_net
-from course_lib.shapes import NUM_CLASSES, ShapesDataset
 from course_lib.train import HISTORY_KEYS, evaluate, fit, predict
 from course_lib.utils import seed_everything
 
@@ -172,13 +172,12 @@ def test_evaluate_matches_a_hand_count_and_ignores_255():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(), "exactly one of epochs and steps"),
     (dict(epochs=1, steps=2), "exactly one of epochs and steps"),
-    (dict(epochs=0), "epochs must be a positive int, got 0"),
-    (dict(steps=1.5), "steps must be a positive int"),
+    (dict(epochs=0), "epochs must be an int >= 1, got 0"),
     (dict(epochs=1, loss="hinge"), "loss must be one of .*'ce'.* or a callable"),
     (dict(epochs=1, optimizer="lbfgs"), r"optimizer must be one of \('adam', 'sgd'\)"),
     (dict(epochs=1, lr=0), "lr must be a positive float"),
     (dict(epochs=1, weight_decay=-1), "weight_decay must be a float >= 0"),
-    (dict(epochs=1, batch_size=0), "batch_size must be a positive int"),
+    (dict(epochs=1, batch_size=0), "batch_size must be an int >= 1"),
     (dict(epochs=1, num_classes=1), "num_classes must be >= 2"),
     (dict(epochs=1, log_every=2), "log_every only applies with steps"),
     (dict(epochs=1, resume=True), "resume=True needs checkpoint"),
@@ -218,5 +217,7 @@ def test_type_errors_and_empty_data():
         predict(_net(), [1])
     with pytest.raises(ValueError, match=r"images must be float \(N, 3, H, W\)"):
         predict(_net(), torch.zeros(2, 3, 8, 8, dtype=torch.long))
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         predict(_net(), torch.rand(1, 3, 8, 8), batch_size=0)
+    with pytest.raises(TypeError, match="steps must be an int, got 1.5"):
+        fit(_net(), TRAIN, steps=1.5, **KW)

@@ -1,4 +1,5 @@
-"""course_lib.widgets_receptive: spec parser, explorer step (checked on real modules), widget."""
+"""The receptive-field explorer and what it draws: ``parse_layers``, ``unit_field`` (checked on
+real modules built by ``build_module``), ``format_table`` and the widget."""
 
 from __future__ import annotations
 
@@ -10,16 +11,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from course_lib.receptive_field import Layer, receptive_field  # noqa: E402
-from course_lib.widgets_receptive import (  # noqa: E402
-    PRESETS,
+from course_lib.receptive_field import (  # noqa: E402
+    Layer,
     build_module,
-    draw_field,
     format_table,
     parse_layers,
-    receptive_field_explorer,
-    rf_explorer_step,
+    receptive_field,
 )
+from course_lib.receptive_field import unit_field as rf_explorer_step  # noqa: E402
+from course_lib.widgets import PRESETS, draw_field, receptive_field_explorer  # noqa: E402
 
 
 def _geometry(layers):
@@ -123,22 +123,24 @@ def test_step_errors():
     layers = parse_layers("conv3, pool2")
     with pytest.raises(ValueError, match="layers is empty"):
         rf_explorer_step([], (8, 8))
-    with pytest.raises(ValueError, match="image_size must be"):
-        rf_explorer_step(layers, (8,))
-    with pytest.raises(ValueError, match="image_size must be"):
+    with pytest.raises(ValueError, match="image_size must be >= 1"):
+        rf_explorer_step(layers, (0, 8))
+    with pytest.raises(TypeError, match=r"image_size\[0\] must be an int"):
         rf_explorer_step(layers, (8.0, 8))
+    with pytest.raises(ValueError, match="image_size must be an int or a pair"):
+        rf_explorer_step(layers, (8, 8, 8))
     with pytest.raises(ValueError, match="neighbours must be"):
         rf_explorer_step(layers, (8, 8), neighbours=-1)
-    with pytest.raises(ValueError, match=r"unit rows must be an int in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"unit rows .* must be an int in \[0, 3\]"):
         rf_explorer_step(layers, (8, 8), unit=(4, 0))
-    with pytest.raises(ValueError, match=r"unit cols must be an int in \[0, 4\]"):
+    with pytest.raises(ValueError, match=r"unit cols .* must be an int in \[0, 4\]"):
         rf_explorer_step(layers, (8, 10), unit=(0, -1))
     with pytest.raises(ValueError, match="needs an input of at least"):
         rf_explorer_step(parse_layers("conv5 p0"), (3, 3))
 
 
 def test_build_module_errors():
-    with pytest.raises(ValueError, match="channels must be a positive int"):
+    with pytest.raises(ValueError, match="channels must be an int >= 1"):
         build_module(parse_layers("conv3"), channels=0)
     with pytest.raises(TypeError, match="layers must hold Layer objects"):
         build_module([(3, 1, 1, 1)])
@@ -162,7 +164,7 @@ def test_draw_field_and_image_checks():
                   torch.zeros(1, 8, 8)):
         draw_field(ax, image, result)
     assert ax.get_xlim()[0] < -2.5  # the field leaves the image: the view follows it
-    with pytest.raises(ValueError, match="image must be"):
+    with pytest.raises(ValueError, match="image must have shape"):
         draw_field(ax, np.zeros((2, 8, 8)), result)
     plt.close(fig)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_lib import zoo
-from course_lib.shapes import ShapesDataset
+from course_lib.datasets import ShapesDataset
 from course_lib.train import evaluate
 
 SHIPPED = ("single_scale", "multiscale", "recurrent")

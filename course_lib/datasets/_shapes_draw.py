@@ -1,4 +1,4 @@
-"""Drawing primitives of :class:`course_lib.shapes.ShapesDataset`: random stream, textured
+"""Drawing primitives of :class:`course_lib.datasets.ShapesDataset`: random stream, textured
 background, shape rasters and paint.
 
 Everything works inside a shape's bounding box and on Python floats where it can: a 64x64
@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__: list[str] = []  # private helpers of course_lib.shapes
+__all__: list[str] = []  # private helpers of course_lib.datasets.shapes
 
 
 class _Uniforms:

@@ -1,9 +1,8 @@
 """Convolution from scratch: loops, im2col, output sizes and the convolution matrix.
 
 ``conv2d`` has the semantics of :func:`torch.nn.functional.conv2d` (without ``groups``). The
-transposed side (``conv_transpose2d``, ``bilinear_kernel``, ``icnr_``, ``bed_of_nails``,
-``conv_transpose_output_size``) lives in :mod:`course_lib.ops_transposed` and is re-exported
-here, so ``from course_lib.ops import conv_transpose2d`` works.
+transposed side lives in :mod:`course_lib.ops.transposed`, the initialisers in
+:mod:`course_lib.ops.init`; :mod:`course_lib.ops` re-exports all of them.
 
 References
 ----------
@@ -20,74 +19,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_lib.utils import check_int as _size  # ValueError "<name> must be an int >= <min>"
+from course_lib._checks import (
+    check_choice,
+    check_conv_operands,
+    check_int,
+    check_pair,
+    check_tensor,
+)
 
-__all__ = [
-    "conv2d", "conv_output_size", "conv_matrix",
-    "conv_transpose2d", "conv_transpose_output_size", "bilinear_kernel", "icnr_", "bed_of_nails",  # noqa: F822, E501
-]
+__all__ = ["conv2d", "conv_output_size", "conv_matrix"]
 
-_TRANSPOSED = ("conv_transpose2d", "conv_transpose_output_size", "bilinear_kernel", "icnr_",
-               "bed_of_nails")
 _METHODS = ("im2col", "loops")
-
-
-def __getattr__(name):  # PEP 562: lazy re-export, so either module can be imported first
-    if name in _TRANSPOSED:
-        from course_lib import ops_transposed
-
-        return getattr(ops_transposed, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_TRANSPOSED))
-
-
-# ----------------------------------------------------------------------------- validation
-def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    """``value`` as an ``(h, w)`` pair of ints, each ``>= minimum``."""
-    if isinstance(value, int):
-        pair = (value, value)
-    elif isinstance(value, (tuple, list)):
-        pair = tuple(value)
-    else:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum} (an int or a pair), got {value!r}")
-    return pair
-
-
-def _check_input(input, weight, bias, in_axis: int, out_axis: int):
-    """Check types, dtypes, ndims and channels; return ``(x, batched)`` with x 4-D."""
-    for name, t in (("input", input), ("weight", weight)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must have a floating dtype (e.g. torch.float32), got "
-                            f"{t.dtype}; convert it with .float()")
-    if input.dtype != weight.dtype:
-        raise TypeError(f"input and weight must share a dtype, got {input.dtype} and "
-                        f"{weight.dtype}")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got ndim={input.ndim} "
-                         f"(shape {tuple(input.shape)})")
-    if weight.ndim != 4:
-        raise ValueError(f"weight must be 4-D (kernels of shape kh x kw), got ndim="
-                         f"{weight.ndim} (shape {tuple(weight.shape)})")
-    x = input if input.ndim == 4 else input.unsqueeze(0)  # (N, C, H, W)
-    if x.shape[1] != weight.shape[in_axis]:
-        raise ValueError(f"input has {x.shape[1]} channels but weight expects "
-                         f"{weight.shape[in_axis]} (weight shape {tuple(weight.shape)}, "
-                         f"channel axis {in_axis}); groups are not supported")
-    if bias is not None and (not isinstance(bias, torch.Tensor)
-                             or tuple(bias.shape) != (weight.shape[out_axis],)):
-        got = tuple(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
-        raise ValueError(f"bias must have shape ({weight.shape[out_axis]},) (one value per "
-                         f"output channel) or be None, got {got}")
-    return x, input.ndim == 4
 
 
 # ----------------------------------------------------------------------------- output sizes
@@ -117,8 +59,9 @@ def conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0
     >>> conv_output_size(99, 3, dilation=2)
     95
     """
-    n, k = _size("n", n), _size("kernel_size", kernel_size)
-    s, p, d = _size("stride", stride), _size("padding", padding, 0), _size("dilation", dilation)
+    n, k = check_int("n", n, 1), check_int("kernel_size", kernel_size, 1)
+    s, p = check_int("stride", stride, 1), check_int("padding", padding, 0)
+    d = check_int("dilation", dilation, 1)
     if d * (k - 1) + 1 > n + 2 * p:
         raise ValueError(f"kernel_size {k} with dilation {d} spans {d * (k - 1) + 1} pixels, "
                          f"larger than the padded input {n} + 2*{p}; pad more or use a "
@@ -160,11 +103,10 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     ...                     torch.nn.functional.conv2d(x, torch.ones(1, 1, 3, 3), padding=1)))
     True
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    x, batched = _check_input(input, weight, bias, in_axis=1, out_axis=0)
-    s, p = _pair("stride", stride, 1), _pair("padding", padding, 0)
-    d = _pair("dilation", dilation, 1)
+    check_choice("method", method, _METHODS)
+    x, batched = check_conv_operands(input, weight, bias, in_axis=1, out_axis=0)
+    s, p = check_pair("stride", stride, 1), check_pair("padding", padding, 0)
+    d = check_pair("dilation", dilation, 1)
     n, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     h_out = conv_output_size(h, kh, s[0], p[0], d[0])
@@ -233,10 +175,8 @@ def conv_matrix(weight: torch.Tensor, input_size, stride=1, padding=0,
     tensor([[1., 2., 0.],
             [0., 1., 2.]])
     """
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a 4-D tensor (C_out, C_in, kh, kw), got {got}")
-    h, w = _pair("input_size", input_size, 1)
+    check_tensor("weight", weight, ndim=4, floating=True, shape_hint="(C_out, C_in, kh, kw)")
+    h, w = check_pair("input_size", input_size, 1)
     c_in = weight.shape[1]
     eye = torch.eye(c_in * h * w, dtype=weight.dtype, device=weight.device)  # (D, D)
     basis = eye.reshape(c_in * h * w, c_in, h, w)  # (D, C_in, H, W): one image per basis vector

@@ -1,10 +1,8 @@
-"""Interactive ipywidgets explorers for the lectures.
+"""The convolution explorer: a named 3x3 kernel, stride, padding and dilation on a real photo.
 
-The compute behind each widget is a pure function (``conv_explorer_step``) that the unit tests
-call directly; the widget only wires sliders to it and draws the result with matplotlib.
-The receptive-field and transposed-convolution explorers live in
-:mod:`course_lib.widgets_receptive` and :mod:`course_lib.widgets_transposed` and are re-exported
-here, so ``from course_lib.widgets import receptive_field_explorer`` works.
+The compute is a pure function (``conv_explorer_step``, which calls
+:func:`course_lib.ops.conv2d`) that the unit tests call directly; the widget only wires
+sliders to it and draws the result.
 
 References
 ----------
@@ -20,12 +18,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_lib._checks import check_choice
+from course_lib.datasets import camera_image
 from course_lib.ops import conv2d, conv_output_size
-from course_lib.widgets_receptive import receptive_field_explorer
-from course_lib.widgets_transposed import transposed_conv_explorer
+from course_lib.widgets._render import new_figure, png_image, show_figure
 
-__all__ = ["KERNELS", "kernel", "camera_image", "conv_explorer_step", "conv_explorer",
-           "receptive_field_explorer", "transposed_conv_explorer"]
+__all__ = ["KERNELS", "kernel", "conv_explorer_step", "conv_explorer"]
 
 #: Named 3x3 kernels, as nested lists (rows of the kernel).
 KERNELS: dict[str, list[list[float]]] = {
@@ -51,28 +49,8 @@ def kernel(name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     -------
     Tensor, shape (1, 1, 3, 3)
     """
-    if name not in KERNELS:
-        raise ValueError(f"unknown kernel {name!r}; expected one of {sorted(KERNELS)}")
+    check_choice("name (the kernel)", name, sorted(KERNELS))
     return torch.tensor(KERNELS[name], dtype=dtype).reshape(1, 1, 3, 3)
-
-
-def camera_image(size: int = 128) -> torch.Tensor:
-    """``skimage.data.camera()`` resized to ``size`` x ``size``, float32 in [0, 1].
-
-    Parameters
-    ----------
-    size : int
-        Side length in pixels.
-
-    Returns
-    -------
-    Tensor, shape (size, size)
-    """
-    import skimage.data
-    from skimage.transform import resize
-
-    img = resize(skimage.data.camera(), (size, size), anti_aliasing=True)  # floats in [0, 1]
-    return torch.from_numpy(np.clip(img, 0, 1).astype(np.float32))
 
 
 def _as_image(image) -> torch.Tensor:
@@ -131,10 +109,9 @@ def conv_explorer(image=None):
     Returns
     -------
     ipywidgets.VBox
-        Children: ``[controls (HBox of 4 sliders), size label, Output with the figure]``.
+        Children: ``[controls (HBox of 4 sliders), size label, Image with the figure (PNG)]``.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     x = camera_image(128) if image is None else _as_image(image)
     kernel_w = widgets.Dropdown(options=list(KERNELS), value="sobel x", description="kernel")
@@ -142,7 +119,7 @@ def conv_explorer(image=None):
     padding_w = widgets.IntSlider(0, min=0, max=4, description="padding")
     dilation_w = widgets.IntSlider(1, min=1, max=4, description="dilation")
     label = widgets.Label()
-    out = widgets.Output()
+    picture = png_image("640px")
 
     def update(_change=None):
         try:
@@ -152,20 +129,18 @@ def conv_explorer(image=None):
             label.value = f"invalid setting: {err}"
             return
         label.value = text
-        out.clear_output(wait=True)
-        with out:
-            fig, axes = plt.subplots(1, 2, figsize=(8, 4))
-            axes[0].imshow(x.numpy(), cmap="gray", vmin=0, vmax=1)
-            axes[0].set_title(f"input {tuple(x.shape)}")
-            axes[1].imshow(y.numpy(), cmap="gray")
-            axes[1].set_title(f"{kernel_w.value}: output {tuple(y.shape)}")
-            for ax in axes:
-                ax.axis("off")
-            plt.show()
-            plt.close(fig)
+        fig = new_figure(8, 4)
+        axes = fig.subplots(1, 2)
+        axes[0].imshow(x.numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[0].set_title(f"input {tuple(x.shape)}")
+        axes[1].imshow(y.numpy(), cmap="gray")
+        axes[1].set_title(f"{kernel_w.value}: output {tuple(y.shape)}")
+        for ax in axes:
+            ax.axis("off")
+        show_figure(picture, fig)
 
     for w in (kernel_w, stride_w, padding_w, dilation_w):
         w.observe(update, names="value")
     update()
     controls = widgets.HBox([kernel_w, stride_w, padding_w, dilation_w])
-    return widgets.VBox([controls, label, out])
+    return widgets.VBox([controls, label, picture])

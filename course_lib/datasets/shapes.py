@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from course_lib._shapes_draw import _background, _noise_bank, _paint, _raster, _Uniforms
+from course_lib._checks import check_int
+from course_lib.datasets._shapes_draw import _background, _noise_bank, _paint, _raster, _Uniforms
 
 __all__ = ["CLASSES", "NUM_CLASSES", "SPLITS", "ShapesDataset", "collate_detection"]
 
@@ -103,11 +104,11 @@ class ShapesDataset(Dataset):
         if split not in _SPLIT_ID:
             raise ValueError(f"split must be one of {tuple(_SPLIT_ID)}, got {split!r}")
         length = SPLITS[split] if length is None else length
-        _check_int("length", length, 0, None)
-        _check_int("image_size", image_size, 16, 1024)
-        _check_int("seed", seed, 0, 2**32 - 1)
-        _check_int("min_shapes", min_shapes, 0, 16)
-        _check_int("max_shapes", max_shapes, 0, 16)
+        length = check_int("length", length, 0)
+        image_size = check_int("image_size", image_size, 16, 1024)
+        seed = check_int("seed", seed, 0, 2**32 - 1)
+        min_shapes = check_int("min_shapes", min_shapes, 0, 16)
+        max_shapes = check_int("max_shapes", max_shapes, 0, 16)
         if min_shapes > max_shapes:
             raise ValueError(
                 f"min_shapes ({min_shapes}) must be <= max_shapes ({max_shapes}); "
@@ -158,8 +159,7 @@ class ShapesDataset(Dataset):
         )
 
     def __getitem__(self, index: int):
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        index = check_int("index", index)
         if index < 0:
             index += self.length
         if not 0 <= index < self.length:
@@ -241,14 +241,6 @@ class ShapesDataset(Dataset):
 
 
 _LOCAL = threading.local()  # one reusable generator per thread (DataLoader threads are safe)
-
-
-def _check_int(name: str, value, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
 
 
 def _instance_target(labels, owner, index: int) -> dict:

@@ -1,6 +1,6 @@
-"""Transposed convolution as a "splat", and the upsampling helpers built around it.
+"""Transposed convolution as a "splat", its output size, overlap counts and bed-of-nails.
 
-Re-exported by :mod:`course_lib.ops`. ``conv_transpose2d`` has the semantics of
+``conv_transpose2d`` has the semantics of
 :func:`torch.nn.functional.conv_transpose2d` (without ``groups``): every input value scales
 the kernel, which is added ("splatted") into the output at ``stride`` spacing; ``padding``
 then crops the border. It equals multiplication by the transpose of the convolution matrix.
@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import torch
 
-from course_lib.ops import _check_input, _pair, _size
+from course_lib._checks import check_conv_operands, check_int, check_pair, check_tensor
 
-__all__ = ["conv_transpose2d", "conv_transpose_output_size", "bilinear_kernel", "icnr_",
-           "bed_of_nails"]
+__all__ = ["conv_transpose2d", "conv_transpose_output_size", "bed_of_nails"]
 
 
 def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
@@ -54,9 +53,10 @@ def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, paddin
     ...  conv_transpose_output_size(7, 3, 2, 1), conv_transpose_output_size(7, 16, 8, 4)]
     [14, 14, 13, 56]
     """
-    n, k = _size("n", n), _size("kernel_size", kernel_size)
-    s, p, d = _size("stride", stride), _size("padding", padding, 0), _size("dilation", dilation)
-    op = _size("output_padding", output_padding, 0)
+    n, k = check_int("n", n, 1), check_int("kernel_size", kernel_size, 1)
+    s, p = check_int("stride", stride, 1), check_int("padding", padding, 0)
+    d = check_int("dilation", dilation, 1)
+    op = check_int("output_padding", output_padding, 0)
     _check_output_padding((op,), (s,), (d,))
     out = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
     if out < 1:
@@ -107,9 +107,9 @@ def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor,
     >>> conv_transpose2d(torch.tensor([[[1., 2.]]]), torch.tensor([[[[1., 10.]]]]))
     tensor([[[ 1., 12., 20.]]])
     """
-    x, batched = _check_input(input, weight, bias, in_axis=0, out_axis=1)
-    s, p = _pair("stride", stride, 1), _pair("padding", padding, 0)
-    d, op = _pair("dilation", dilation, 1), _pair("output_padding", output_padding, 0)
+    x, batched = check_conv_operands(input, weight, bias, in_axis=0, out_axis=1)
+    s, p = check_pair("stride", stride, 1), check_pair("padding", padding, 0)
+    d, op = check_pair("dilation", dilation, 1), check_pair("output_padding", output_padding, 0)
     _check_output_padding(op, s, d)
     n, c_in, h, w = x.shape
     _, c_out, kh, kw = weight.shape
@@ -132,88 +132,6 @@ def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor,
     return out if batched else out.squeeze(0)
 
 
-def bilinear_kernel(kernel_size: int, channels: int = 1,
-                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The FCN bilinear-upsampling kernel for a transposed convolution.
-
-    ``f = (k+1)//2``, ``c = f-1`` if k is odd else ``f-0.5``,
-    ``w[i, j] = (1 - |i-c|/f) (1 - |j-c|/f)``, placed on the channel diagonal so that each
-    channel is upsampled on its own. With ``k = 2r``, ``stride = r``, ``padding = r//2`` it
-    matches ``F.interpolate(scale_factor=r, mode="bilinear", align_corners=False)`` away from
-    the border.
-
-    Parameters
-    ----------
-    kernel_size : int
-        ``>= 1``.
-    channels : int
-        ``>= 1``.
-    dtype : torch.dtype
-        Floating dtype of the result.
-
-    Returns
-    -------
-    Tensor, shape (channels, channels, kernel_size, kernel_size)
-
-    Examples
-    --------
-    >>> bilinear_kernel(4)[0, 0, 0]
-    tensor([0.0625, 0.1875, 0.1875, 0.0625])
-    """
-    k, ch = _size("kernel_size", kernel_size), _size("channels", channels)
-    f = (k + 1) // 2
-    c = f - 1 if k % 2 == 1 else f - 0.5
-    og = torch.arange(k, dtype=torch.float64)
-    filt1d = 1 - (og - c).abs() / f  # (k,)
-    filt = filt1d[:, None] * filt1d[None, :]  # (k, k): separable outer product
-    weight = torch.zeros(ch, ch, k, k, dtype=torch.float64)
-    weight[range(ch), range(ch)] = filt  # channel i -> channel i only
-    return weight.to(dtype)
-
-
-def icnr_(weight: torch.Tensor, scale: int = 2, init=torch.nn.init.kaiming_normal_):
-    """ICNR initialisation, in place, for a conv feeding ``nn.PixelShuffle(scale)``.
-
-    The conv has ``C * r**2`` output channels; PixelShuffle sends channel ``c*r**2 + q`` to
-    sub-position ``q`` of output channel ``c``. ICNR initialises one ``(C, C_in, kh, kw)``
-    sub-kernel with ``init`` and repeats it for all ``r**2`` sub-positions, so at init
-    conv + pixel shuffle equals a ``C``-channel conv followed by nearest upsampling: no
-    checkerboard.
-
-    Parameters
-    ----------
-    weight : Tensor, shape (C * scale**2, C_in, kh, kw)
-        Modified in place.
-    scale : int
-        Upscale factor ``r >= 1``.
-    init : callable
-        In-place initialiser applied to the sub-kernel.
-
-    Returns
-    -------
-    Tensor
-        ``weight``.
-
-    Examples
-    --------
-    >>> w = icnr_(torch.empty(8, 3, 3, 3), scale=2)
-    >>> bool(torch.equal(w[0], w[3])), bool(torch.equal(w[0], w[4]))
-    (True, False)
-    """
-    r = _size("scale", scale)
-    if not isinstance(weight, torch.Tensor) or weight.ndim != 4:
-        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-        raise ValueError(f"weight must be a 4-D conv weight (C*r^2, C_in, kh, kw), got {got}")
-    if weight.shape[0] % (r * r):
-        raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by "
-                         f"scale**2 = {r * r}; use C * {r * r} output channels")
-    sub = weight.new_empty(weight.shape[0] // (r * r), *weight.shape[1:])  # (C, C_in, kh, kw)
-    init(sub)
-    with torch.no_grad():
-        weight.copy_(sub.repeat_interleave(r * r, dim=0))  # (C*r^2, C_in, kh, kw)
-    return weight
-
-
 def bed_of_nails(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     """Zero-insertion upsampling: each value goes to the top-left of a ``scale x scale`` block.
 
@@ -233,10 +151,11 @@ def bed_of_nails(x: torch.Tensor, scale: int = 2) -> torch.Tensor:
     tensor([[1., 0., 2., 0.],
             [0., 0., 0., 0.]])
     """
-    r = _size("scale", scale)
-    if not isinstance(x, torch.Tensor) or x.ndim < 2:
-        got = f"ndim={x.ndim}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a tensor of shape (..., H, W) with ndim >= 2, got {got}")
+    r = check_int("scale", scale, 1)
+    check_tensor("x", x, shape_hint="(..., H, W)")
+    if x.ndim < 2:
+        raise ValueError(f"x must have shape (..., H, W) with ndim >= 2, got shape "
+                         f"{tuple(x.shape)}")
     out = x.new_zeros(*x.shape[:-2], x.shape[-2] * r, x.shape[-1] * r)  # (..., H*r, W*r)
     out[..., ::r, ::r] = x
     return out

@@ -1,0 +1,50 @@
+"""Aligning feature maps: the affine coordinate map of a chain and Caffe's crop offsets.
+
+References
+----------
+- J. Long, E. Shelhamer, T. Darrell, "Fully Convolutional Networks for Semantic
+  Segmentation", CVPR 2015; crop offsets as in Caffe's ``python/caffe/coord_map.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from course_lib.receptive_field.recurrence import Layer
+
+__all__ = ["coord_map", "crop_offset"]
+
+
+def coord_map(layers: Sequence[Layer]) -> tuple[float, float]:
+    """Affine map ``(a, b)``: output pixel ``x`` of the chain has its centre at input ``a x + b``.
+
+    Pixel centres are integers here (Caffe's ``coord_map.py`` convention), so for plain
+    layers ``a = jump`` and ``b = start - 0.5``. A conv maps ``in = s out + (k'-1)/2 - p``;
+    a transposed conv is its inverse, ``in = (out - (k'-1)/2 + p) / s``.
+    """
+    a, b = 1.0, 0.0
+    for layer in layers:
+        shift = (layer.effective_kernel - 1) / 2 - layer.padding
+        if layer.transposed:
+            a, b = a / layer.stride, b - a * shift / layer.stride
+        else:
+            a, b = a * layer.stride, b + a * shift
+    return a, b
+
+
+def crop_offset(cropped: Sequence[Layer], reference: Sequence[Layer]) -> int:
+    """Offset of a Caffe ``Crop`` that aligns ``cropped`` to ``reference``.
+
+    Both chains start at the same blob (the image). Output pixel ``offset`` of ``cropped``
+    lies over pixel 0 of ``reference``. FCN-32s: ``crop_offset(fcn32 + [upscore], [])`` = 19.
+    """
+    (a_c, b_c), (a_r, b_r) = coord_map(cropped), coord_map(reference)
+    if not math.isclose(a_c, a_r):
+        raise ValueError(f"scale mismatch: cropped chain has stride {a_c}, reference {a_r}; "
+                         "crop only blobs of the same resolution")
+    offset = (b_r - b_c) / a_c
+    if offset < 0 or not math.isclose(offset, round(offset)):
+        raise ValueError(f"crop offset must be a non-negative integer, got {offset}; "
+                         "pad the cropped branch more (FCN pads conv1_1 by 100)")
+    return round(offset)

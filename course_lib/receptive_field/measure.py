@@ -1,0 +1,160 @@
+"""Receptive fields measured on real modules, and effective receptive fields by gradients.
+
+References
+----------
+- A. Araujo, W. Norris, J. Sim, "Computing Receptive Fields of Convolutional Neural
+  Networks", Distill 2019. https://distill.pub/2019/computing-receptive-fields/
+- W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
+  Convolutional Neural Networks", NeurIPS 2016. https://arxiv.org/abs/1701.04128
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from course_lib._checks import check_int, check_pair, type_name
+from course_lib.receptive_field.recurrence import Layer, RFInfo, receptive_field
+
+__all__ = ["receptive_field_of", "effective_receptive_field", "support_box"]
+
+
+def _height(value, what: str, name: str) -> int:
+    if isinstance(value, str):  # Conv2d(padding="valid" / "same")
+        raise ValueError(f"{name}: string {what} {value!r} is not supported; give ints")
+    return int(value[0] if isinstance(value, (tuple, list)) else value)
+
+
+def receptive_field_of(module: nn.Module, input_size: int | tuple[int, int] = (224, 224)
+                       ) -> list[RFInfo]:
+    """Measure a real module: hook every Conv2d / MaxPool2d / AvgPool2d and run zeros through it.
+
+    Layers are recorded in execution order and named by module path (``"features.28"``).
+    Only the height component of each kernel/stride/padding/dilation is used (layers are
+    assumed square); ``output_size`` is the measured output height.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Holds at least one ``nn.Conv2d`` (its ``in_channels`` gives C_in); no transposed convs.
+    input_size : int or (H, W)
+        The dummy input is zeros of shape ``(1, C_in, H, W)``.
+
+    Returns
+    -------
+    list of RFInfo
+    """
+    input_size = check_pair("input_size", input_size, 1)
+    names = {m: n for n, m in module.named_modules()}
+    if any(isinstance(m, nn.modules.conv._ConvTransposeNd) for m in names):
+        raise ValueError("transposed convolutions are not supported by the recurrence; measure "
+                         "the encoder alone or use coord_map for the decoder")
+    convs = [m for m in names if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(module).__name__} holds no nn.Conv2d: cannot infer C_in")
+    layers, heights = [], []
+
+    def hook(mod, _inputs, output):
+        pad, dil = getattr(mod, "padding", 0), getattr(mod, "dilation", 1)
+        name = names[mod] or type(mod).__name__
+        layers.append(Layer(name, _height(mod.kernel_size, "kernel_size", name),
+                            _height(mod.stride, "stride", name), _height(pad, "padding", name),
+                            _height(dil, "dilation", name)))
+        heights.append(output.shape[-2])
+
+    kinds = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+    handles = [m.register_forward_hook(hook) for m in names if isinstance(m, kinds)]
+    training = module.training
+    try:
+        param = next(module.parameters())
+        module.eval()
+        with torch.no_grad():
+            module(torch.zeros(1, convs[0].in_channels, *input_size, dtype=param.dtype,
+                               device=param.device))
+    finally:
+        module.train(training)
+        for h in handles:
+            h.remove()
+    rows = receptive_field(layers)
+    return [dataclasses.replace(r, output_size=int(h)) for r, h in zip(rows, heights)]
+
+
+def effective_receptive_field(model: nn.Module, input_shape: Sequence[int], *,
+                              output_index: tuple[int, int] | None = None, n_samples: int = 1,
+                              seed: int = 0) -> torch.Tensor:
+    """Effective receptive field (Luo et al. 2016) of one output pixel, by gradients.
+
+    The output pixel (summed over channels) is back-propagated to a random normal input;
+    ``|grad|`` is averaged over channels and ``n_samples`` inputs and scaled to max 1.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``(1, C, H, W)`` to ``(1, C_out, H_out, W_out)``; run in eval mode.
+    input_shape : (C, H, W)
+    output_index : (i, j), optional
+        Output pixel; default the centre ``(H_out // 2, W_out // 2)``.
+    n_samples : int
+    seed : int
+        Seeds the random inputs (a private generator).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(H, W)`` float in [0, 1] (all zeros if the gradient vanishes).
+    """
+    if not isinstance(input_shape, (tuple, list, torch.Size)):
+        raise TypeError(f"input_shape must be a tuple (C, H, W), got {type_name(input_shape)}")
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {len(input_shape)} values: "
+                         f"{input_shape!r}")
+    input_shape = tuple(check_int(f"input_shape[{i}]", v, 1) for i, v in enumerate(input_shape))
+    n_samples = check_int("n_samples", n_samples, 1)
+    gen = torch.Generator().manual_seed(seed)
+    training, total = model.training, torch.zeros(input_shape[1:])
+    model.eval()
+    try:
+        for _ in range(n_samples):
+            x = torch.randn(1, *input_shape, generator=gen).requires_grad_(True)
+            out = model(x)
+            if out.dim() != 4:
+                raise ValueError(f"model output must be (1, C, H, W), got {tuple(out.shape)}")
+            i, j = output_index or (out.shape[-2] // 2, out.shape[-1] // 2)
+            if not (0 <= i < out.shape[-2] and 0 <= j < out.shape[-1]):
+                raise ValueError(f"output_index {(i, j)} is outside the output "
+                                 f"{tuple(out.shape[-2:])}")
+            (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x)
+            total += grad[0].abs().mean(0).detach()
+    finally:
+        model.train(training)
+    peak = total.max()
+    return total / peak if peak > 0 else total
+
+
+def support_box(grad: torch.Tensor) -> tuple[int, int, int, int]:
+    """Bounding box ``(y0, x0, y1, x1)``, ends exclusive, of the non-zero pixels of a map.
+
+    Applied to an input gradient (or :func:`effective_receptive_field`) it is the region an
+    output unit actually depends on: its measured receptive field.
+
+    Parameters
+    ----------
+    grad : torch.Tensor, shape (H, W)
+
+    Examples
+    --------
+    >>> g = torch.zeros(6, 6)
+    >>> g[1:4, 2:5] = 1.0
+    >>> support_box(g)
+    (1, 2, 4, 5)
+    """
+    if not isinstance(grad, torch.Tensor) or grad.dim() != 2:
+        got = tuple(grad.shape) if isinstance(grad, torch.Tensor) else type(grad).__name__
+        raise ValueError(f"grad must be a 2-D tensor (H, W), got {got}")
+    ys, xs = torch.nonzero(grad, as_tuple=True)
+    if ys.numel() == 0:
+        raise ValueError("grad is zero everywhere: no pixel influences the output")
+    return int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1

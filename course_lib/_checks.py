@@ -267,8 +267,13 @@ def check_conv_operands(input, weight, bias, *, in_axis: int, out_axis: int,
 
     ``x`` is ``input`` as a 4-D batch (a ``(C, H, W)`` input gets a batch axis of 1) and
     ``batched`` says whether it already was. ``in_axis`` is the weight's input-channel axis
-    (1 for a convolution, 0 for a transposed one), ``out_axis`` its output-channel axis.
+    (1 for a convolution, weight ``(C_out, C_in/groups, kh, kw)``; 0 for a transposed one,
+    weight ``(C_in, C_out/groups, kh, kw)``), ``out_axis`` its output-channel axis. The axis 0
+    of the weight holds all its channels and must be a positive multiple of ``groups``; axis 1
+    holds one group's. An empty batch (``N = 0``) is allowed; no channels, an empty image or
+    an empty kernel is not.
     """
+    groups = check_int("groups", groups, 1)
     check_tensor("input", input, ndim=(3, 4), floating=True, shape_hint="(N, C, H, W) or "
                  "(C, H, W)")
     check_tensor("weight", weight, ndim=4, floating=True, shape_hint="(kernels of shape kh x kw)")
@@ -276,23 +281,32 @@ def check_conv_operands(input, weight, bias, *, in_axis: int, out_axis: int,
         raise ValueError(f"input and weight must share a dtype, got {input.dtype} and "
                          f"{weight.dtype}; convert one with .to(other.dtype)")
     x = input if input.ndim == 4 else input.unsqueeze(0)  # (N, C, H, W)
-    per_group = weight.shape[in_axis] * (groups if in_axis == 1 else 1)
-    if in_axis == 0 and weight.shape[0] % groups:
-        raise ValueError(f"weight has {weight.shape[0]} input channels, not divisible by "
-                         f"groups={groups}")
-    if x.shape[1] != per_group:
+    if min(x.shape[2:]) < 1:
+        raise ValueError(f"input must have an image of at least 1 x 1 pixels, got shape "
+                         f"{tuple(input.shape)}")
+    if min(weight.shape[2:]) < 1:
+        raise ValueError(f"weight must have a kernel of at least 1 x 1, got shape "
+                         f"{tuple(weight.shape)}")
+    kinds = {in_axis: "input", out_axis: "output"}
+    if min(weight.shape[:2]) < 1:
+        per_group = " per group" if weight.shape[0] else ""
+        raise ValueError(f"weight has 0 {kinds[0 if weight.shape[0] == 0 else 1]} channels"
+                         f"{per_group} (shape {tuple(weight.shape)}); pass at least 1")
+    if weight.shape[0] % groups:
+        raise ValueError(f"weight has {weight.shape[0]} {kinds[0]} channels (shape "
+                         f"{tuple(weight.shape)}), which groups={groups} must divide; pass a "
+                         f"multiple of {groups} {kinds[0]} channels or another groups")
+    in_channels = weight.shape[1] * groups if in_axis == 1 else weight.shape[0]
+    if x.shape[1] != in_channels:
         raise ValueError(f"input has {x.shape[1]} channels but weight (shape "
-                         f"{tuple(weight.shape)}) with groups={groups} expects {per_group}")
-    out_channels = weight.shape[out_axis] * (groups if out_axis == 1 else 1)
-    if out_axis == 0 and weight.shape[0] % groups:
-        raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by "
-                         f"groups={groups}")
+                         f"{tuple(weight.shape)}) with groups={groups} expects {in_channels}")
+    out_channels = weight.shape[1] * groups if out_axis == 1 else weight.shape[0]
     if bias is not None:
-        check_tensor("bias", bias, ndim=1, floating=True, shape_hint=f"({out_channels},)")
-        if tuple(bias.shape) != (out_channels,):
-            raise ValueError(f"bias must have shape ({out_channels},) (one value per output "
-                             f"channel) or be None, got {tuple(bias.shape)}")
+        check_tensor("bias", bias, shape_hint=f"({out_channels},)")
         if bias.dtype != input.dtype:
             raise ValueError(f"bias must have the dtype of input ({input.dtype}), got "
                              f"{bias.dtype}; convert it with .to({input.dtype})")
+        if tuple(bias.shape) != (out_channels,):
+            raise ValueError(f"bias must have shape ({out_channels},) (one value per output "
+                             f"channel) or be None, got {tuple(bias.shape)}")
     return x, input.ndim == 4

@@ -1,11 +1,12 @@
 """Segmentation losses written from their formulas: weighted CE, focal, Dice, soft Jaccard.
 
 All losses take raw ``logits`` of shape ``(N, C, H, W)`` (any number of spatial axes, as
-:func:`torch.nn.functional.cross_entropy`) and an int64 ``target`` of shape ``(N, H, W)``;
-pixels whose target is ``ignore_index`` (255) contribute nothing, neither to a numerator nor
-to a denominator, and receive a zero gradient. When every pixel is ignored, the averaged
-cross-entropy and focal losses are ``NaN`` (0 / 0), as ``F.cross_entropy``; Dice and soft
-Jaccard give ``1 - 1 = 0`` with ``eps > 0``.
+:func:`torch.nn.functional.cross_entropy`) and an integer ``target`` of shape ``(N, H, W)``
+(any integer dtype: uint8 masks as PNG files load, with 255 as ``ignore_index``, work; they
+are converted to int64 first); pixels whose target is ``ignore_index`` (255) contribute
+nothing, neither to a numerator nor to a denominator, and receive a zero gradient. When every
+pixel is ignored, the averaged cross-entropy and focal losses are ``NaN`` (0 / 0), as
+``F.cross_entropy``; Dice and soft Jaccard give ``1 - 1 = 0`` with ``eps > 0``.
 
 - ``weighted_cross_entropy``: ``sum_i w[y_i] (-log p_i[y_i]) / sum_i w[y_i]``, as
   ``F.cross_entropy(weight=w)``; ``median_frequency_weights`` gives the usual ``w``.
@@ -62,12 +63,14 @@ def _check_logits_target(logits, target, ignore_index):
         raise ValueError(f"logits (N, C, H, W) and target (N, H, W) do not match: got logits "
                          f"{tuple(logits.shape)} and target {tuple(target.shape)}")
     check_labels("target", target, logits.shape[1], ignore_index)
+    target = target.long()  # one_hot and gather want int64; uint8 255 stays 255
     valid = target != ignore_index if ignore_index is not None else \
         torch.ones_like(target, dtype=torch.bool)
     return valid, torch.where(valid, target, torch.zeros_like(target))
 
 
 def _check_weight(name, weight, num_classes, logits):
+    """``weight`` as (C,) finite values >= 0 in the dtype and on the device of ``logits``."""
     if weight is None:
         return None
     if not isinstance(weight, torch.Tensor):
@@ -76,6 +79,10 @@ def _check_weight(name, weight, num_classes, logits):
     if not weight.is_floating_point() or tuple(weight.shape) != (num_classes,):
         raise ValueError(f"{name} must be a float tensor of shape ({num_classes},), one weight "
                          f"per class, or None; got {weight.dtype} {tuple(weight.shape)}")
+    bad = ~torch.isfinite(weight) | (weight < 0)
+    if bool(bad.any()):
+        raise ValueError(f"{name} must hold finite weights >= 0, got {weight.tolist()} (bad "
+                         f"at classes {torch.nonzero(bad).flatten().tolist()})")
     return weight.to(device=logits.device, dtype=logits.dtype)
 
 
@@ -112,7 +119,7 @@ def median_frequency_weights(dataset_or_masks, num_classes: int,
     dataset_or_masks : Dataset, iterable or torch.Tensor
         A dataset yielding ``(image, mask)`` (e.g. ``ShapesDataset``), a DataLoader yielding
         ``(images, masks)``, an iterable of masks, or a tensor of masks ``(N, H, W)`` or
-        ``(H, W)``; int64 labels in ``[0, C)`` or ``ignore_index``.
+        ``(H, W)``; labels (any integer dtype) in ``[0, C)`` or ``ignore_index``.
     num_classes : int
     ignore_index : int or None
 
@@ -131,7 +138,7 @@ def median_frequency_weights(dataset_or_masks, num_classes: int,
     pixels = torch.zeros(num_classes, dtype=torch.float64)  # pixels of class c
     image_pixels = torch.zeros(num_classes, dtype=torch.float64)  # pixels of images with c
     for mask in _iter_masks(dataset_or_masks):
-        check_labels("mask", mask, num_classes, ignore_index)
+        mask = check_labels("mask", mask, num_classes, ignore_index).long()
         batch = mask.reshape(-1, *mask.shape[-2:]) if mask.ndim >= 2 else mask[None]
         for m in batch:  # (H, W)
             labels = m[m != ignore_index] if ignore_index is not None else m.reshape(-1)
@@ -172,9 +179,10 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     Parameters
     ----------
     logits : torch.Tensor, shape (N, C, H, W), float
-    target : torch.Tensor, shape (N, H, W), int64
+    target : torch.Tensor, shape (N, H, W), any integer dtype
     weight : torch.Tensor, shape (C,), optional
-        Per-class weights (e.g. ``median_frequency_weights``); ``None`` means all 1.
+        Per-class weights, finite and ``>= 0`` (e.g. ``median_frequency_weights``); ``None``
+        means all 1.
     ignore_index : int or None
 
     Returns
@@ -202,11 +210,11 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
     Parameters
     ----------
     logits : torch.Tensor, shape (N, C, H, W), float
-    target : torch.Tensor, shape (N, H, W), int64
+    target : torch.Tensor, shape (N, H, W), any integer dtype
     gamma : float
         Focusing parameter, ``>= 0``; 0 gives the (alpha-weighted) cross-entropy.
     alpha : torch.Tensor, shape (C,), optional
-        Per-class weights; ``None`` means all 1.
+        Per-class weights, finite and ``>= 0``; ``None`` means all 1.
     ignore_index : int or None
     reduction : {"mean", "sum", "none"}
         ``"mean"`` divides the sum by the number of labelled pixels (as Lin et al. and
@@ -260,7 +268,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int | No
     Parameters
     ----------
     logits : torch.Tensor, shape (N, C, H, W), float
-    target : torch.Tensor, shape (N, H, W), int64
+    target : torch.Tensor, shape (N, H, W), any integer dtype
     ignore_index : int or None
     eps : float
         Smoothing, ``>= 0``.
@@ -293,7 +301,7 @@ def soft_jaccard_loss(logits: torch.Tensor, target: torch.Tensor,
     Parameters
     ----------
     logits : torch.Tensor, shape (N, C, H, W), float
-    target : torch.Tensor, shape (N, H, W), int64
+    target : torch.Tensor, shape (N, H, W), any integer dtype
     ignore_index : int or None
     eps : float
         Smoothing, ``>= 0``.

@@ -21,6 +21,7 @@ __all__ = [
     "show_grid",
     "show_predictions",
     "show_table",
+    "show_numbers",
     "legend_handles",
     "plot_history",
 ]
@@ -85,14 +86,20 @@ def to_hwc(image) -> np.ndarray:
 
     The one image conversion of the course: tensors or arrays of shape ``(3, H, W)``,
     ``(1, H, W)``, ``(H, W, 3)``, ``(H, W, 1)`` or ``(H, W)`` (grey is repeated on three
-    channels); values above 1 are taken as uint8 ``[0, 255]`` and divided by 255.
+    channels). Integer images are 8-bit, ``[0, 255]``, and are divided by 255; floating
+    images are taken as ``[0, 1]`` and clipped to it (an antialiased resize may overshoot 1
+    slightly: it is clipped, never rescaled).
 
     Examples
     --------
     >>> to_hwc(torch.zeros(3, 4, 5)).shape, to_hwc(np.full((4, 5), 255, np.uint8)).max()
     ((4, 5, 3), np.float32(1.0))
+    >>> float(to_hwc(np.full((2, 2), 1.01)).max())
+    1.0
     """
-    im = _to_numpy(image).astype(np.float32)
+    raw = _to_numpy(image)
+    integer = np.issubdtype(raw.dtype, np.integer)
+    im = raw.astype(np.float32) / (255.0 if integer else 1.0)
     if im.ndim == 2:
         im = im[..., None]  # (H, W, 1)
     elif im.ndim == 3 and im.shape[0] in (1, 3):
@@ -101,8 +108,6 @@ def to_hwc(image) -> np.ndarray:
         raise ValueError(f"image must have shape (3, H, W), (H, W, 3) or (H, W), got {im.shape}")
     if im.shape[-1] == 1:
         im = np.repeat(im, 3, axis=-1)
-    if im.max(initial=0) > 1.0 + 1e-6:
-        im = im / 255.0
     return np.clip(im, 0.0, 1.0)
 
 
@@ -272,6 +277,63 @@ def show_predictions(images, truths, predictions: dict, *, title: str | None = N
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
     return fig
+
+
+def show_numbers(ax, array, title: str | None = None, *, cmap: str = "Blues",
+                 fmt: str = "{:g}", vmin: float | None = None, vmax: float | None = None,
+                 fontsize: int = 9, annotate_max: int = 144):
+    """Draw a small array as a grid of coloured cells, each annotated with its value.
+
+    The text is black on light cells and white on dark ones, whatever the colour map.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    array : array_like, shape (H, W)
+    title : str, optional
+    cmap : str
+        Matplotlib colour map name.
+    fmt : str
+        Format of each value, e.g. ``"{:.2f}"``.
+    vmin, vmax : float, optional
+        Colour range; default ``[min(0, array.min()), array.max()]``.
+    fontsize : int
+    annotate_max : int
+        Arrays with more cells than this are drawn without numbers (they would not fit).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = show_numbers(ax, [[1, 2], [4, 0]], "overlaps")
+    >>> [t.get_text() for t in ax.texts]
+    ['1', '2', '4', '0']
+    >>> plt.close(fig)
+    """
+    import matplotlib
+
+    a = np.asarray(_to_numpy(array), dtype=float)
+    if a.ndim != 2:
+        raise ValueError(f"array must have shape (H, W), got {a.shape}")
+    lo = min(0.0, float(a.min(initial=0.0))) if vmin is None else float(vmin)
+    hi = max(float(a.max(initial=0.0)), lo + 1e-9) if vmax is None else float(vmax)
+    shown = ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi)
+    colours = matplotlib.colormaps[cmap]
+    if a.size <= annotate_max:
+        for (r, c), v in np.ndenumerate(a):
+            red, green, blue, _ = colours((v - lo) / (hi - lo))
+            light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5  # perceived brightness
+            ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize=fontsize,
+                    color="black" if light else "white")
+    if title is not None:
+        ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
 
 
 def show_table(header, rows, digits: int = 3, *, display: bool = True) -> str:

@@ -124,3 +124,293 @@ def test_readme_links_point_to_files():
     assert links, "README links no lecture"
     missing = [link for link in links if not (ROOT / link).exists()]
     assert not missing, f"README links to missing files: {missing}"
+
+
+# --- Relative paths named in the documentation exist -------------------------------------
+#
+# Scanned: README.md, CONTRIBUTING.md, every markdown cell of lectures/, solutions/ and
+# exercises/, and every docstring (module, class, function) of course_lib, read with `ast`.
+# Two kinds of path are checked:
+# - markdown links `[text](target)` (and images) whose target is not a URL or an anchor;
+#   the target is relative to the file that holds it (the notebook's folder, the repository
+#   root for the top-level markdown files and for docstrings), any `#anchor` dropped;
+# - backticked words (`x` or ``x``, no blank inside) that look like repository paths: they
+#   start with one of REPO_DIRS, or hold a slash and end in one of PATH_SUFFIXES; they are
+#   relative to the repository root.
+# Placeholders (`solutions/<assignment>/<assignment>.ipynb`, `lectures/*.ipynb`) are skipped:
+# any path holding `<`, `*` or `{`. Paths of other projects, cited in references, are listed
+# in EXTERNAL_PATHS.
+
+REPO_DIRS = ("lectures/", "solutions/", "exercises/", "course_lib/", "data/", "tests/",
+             "tools/", "bench/", "docs/")
+PATH_SUFFIXES = (".ipynb", ".py", ".md", ".json")
+EXTERNAL_PATHS = {"python/caffe/coord_map.py"}  # Caffe's file, cited by receptive_field.align
+_LINK = re.compile(r"!?\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
+_BACKTICKED = re.compile(r"`+([^`\s]+?)`+")
+
+
+def _course_lib_files() -> list[Path]:
+    return sorted((ROOT / "course_lib").rglob("*.py"))
+
+
+def _docstrings(path: Path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc:
+                yield getattr(node, "lineno", 1), doc
+
+
+def _documents():
+    """(where, text, folder that its links are relative to) for every scanned text."""
+    for name in ("README.md", "CONTRIBUTING.md"):
+        yield name, (ROOT / name).read_text(), ROOT
+    for path in ALL_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "markdown":
+                yield f"{rel(path)} cell {i}", cell.source, path.parent
+    for path in _course_lib_files():
+        for line, doc in _docstrings(path):
+            yield f"{rel(path)}:{line}", doc, ROOT
+
+
+def _is_placeholder(path: str) -> bool:
+    return any(ch in path for ch in "<*{")
+
+
+def _looks_like_repo_path(word: str) -> bool:
+    word = word.rstrip(".,:;")
+    if "://" in word or _is_placeholder(word) or word in EXTERNAL_PATHS:
+        return False
+    return word.startswith(REPO_DIRS) or ("/" in word and word.endswith(PATH_SUFFIXES))
+
+
+def _missing_paths() -> list[str]:
+    missing = []
+    for where, text, base in _documents():
+        for target in _LINK.findall(text):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+                continue  # a URL (https:, mailto:, ...) or an anchor in the same page
+            target = target.split("#", 1)[0]
+            if target and not _is_placeholder(target) and not (base / target).exists():
+                missing.append(f"{where}: link ({target})")
+        for word in _BACKTICKED.findall(text):
+            if _looks_like_repo_path(word) and not (ROOT / word.rstrip(".,:;")).exists():
+                missing.append(f"{where}: `{word}`")
+    return missing
+
+
+def test_path_scanner_recognises_paths():
+    assert _looks_like_repo_path("lectures/00_setup.ipynb")
+    assert _looks_like_repo_path("data/checkpoints/MANIFEST.json")
+    assert _looks_like_repo_path("some/where/else.md")
+    assert not _looks_like_repo_path("solutions/<assignment>/<assignment>.ipynb")
+    assert not _looks_like_repo_path("lectures/*.ipynb")
+    assert not _looks_like_repo_path("s/2") and not _looks_like_repo_path("setup.py")
+    assert not _looks_like_repo_path("https://example.org/a.md")
+    assert _LINK.findall('see [the map](README.md#the-course "title") and ![x](a/b.png)') == [
+        "README.md#the-course", "a/b.png"]
+    assert _BACKTICKED.findall("`a/b.py` and ``c/d.md``, `not a path`") == ["a/b.py", "c/d.md"]
+
+
+def test_relative_paths_in_docs_exist():
+    missing = _missing_paths()
+    assert not missing, "paths named in the documentation do not exist:\n" + "\n".join(missing)
+
+
+# --- Nothing points to files that students and contributors do not have ------------------
+
+FORBIDDEN = ("sha" + "red/", "DESIGN" + ".md", "../" + "sha" + "red")
+TEXT_SUFFIXES = (".md", ".py", ".ipynb", ".toml", ".yml", ".yaml")
+
+
+def _repo_text_files() -> list[Path]:
+    """Tracked files, and new files git does not ignore, that are text the project ships."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    paths = [ROOT / line for line in out.splitlines()]
+    return sorted(p for p in paths if p.is_file()
+                  and (p.suffix in TEXT_SUFFIXES or p.name == "Makefile"))
+
+
+def test_no_mention_of_internal_design_files():
+    hits = []
+    for path in _repo_text_files():
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            hits += [f"{rel(path)}:{n}: {word!r}" for word in FORBIDDEN if word in line]
+    assert not hits, ("these files point to files the repository does not have (write what "
+                      "is needed into CONTRIBUTING.md or the notebook itself):\n"
+                      + "\n".join(hits))
+
+
+# --- course_lib's imports: no cycle, no private name taken from another module -----------
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _course_lib_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in _course_lib_files()}
+
+
+def _imports(name: str, path: Path, modules) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every import statement of a
+    module, at module level or inside functions, relative imports resolved; only imports of
+    course_lib modules are kept. `from pkg import sub` names the submodule `pkg.sub`."""
+    is_package = path.name == "__init__.py"
+    package = name if is_package else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                if f"{source}.{alias.name}" in modules:
+                    found.append((f"{source}.{alias.name}", None, node.lineno))
+                else:
+                    found.append((source, alias.name, node.lineno))
+    return [(mod, item, line) for mod, item, line in found
+            if mod == "course_lib" or mod.startswith("course_lib.")]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    modules = _course_lib_modules()
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for mod, _, _ in _imports(name, path, modules):
+            while mod not in modules and "." in mod:  # `import course_lib.x.y` of a name
+                mod = mod.rpartition(".")[0]
+            if mod in modules and mod != name:
+                targets.add(mod)
+        graph[name] = targets
+    return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None (depth-first search, three colours)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_cycle_finder_finds_cycles():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_course_lib_has_no_import_cycle():
+    graph = _import_graph()
+    assert "course_lib.ops.conv" in graph and graph["course_lib.ops"], "the graph is empty"
+    cycle = _find_cycle(graph)
+    assert cycle is None, "import cycle in course_lib: " + " -> ".join(cycle)
+
+
+def _first_private_part(dotted: str) -> tuple[str, str] | None:
+    """(owner, part) for the first component of `dotted` that starts with `_` (dunders such
+    as __version__ are public), or None. Everything under a private module is internal to
+    its owner: `course_lib.datasets._shapes_draw._paint` belongs to `course_lib.datasets`."""
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not (part.startswith("__") and part.endswith("__")):
+            return ".".join(parts[:i]), part
+    return None
+
+
+def test_no_private_name_imported_across_modules():
+    """A private name (module or attribute starting with `_`) may only be imported from
+    inside the package or module that owns it: every course_lib module may use
+    `course_lib._checks` (the shared home of argument checks), `course_lib.datasets.shapes`
+    may use anything in `course_lib.datasets._shapes_draw` and `course_lib.widgets.*` may use
+    `course_lib.widgets._render`, but `_helper` of `course_lib.losses` stays in
+    `course_lib.losses`."""
+    modules = _course_lib_modules()
+    bad = []
+    for name, path in modules.items():
+        for mod, item, line in _imports(name, path, modules):
+            target = f"{mod}.{item}" if item else mod
+            private = _first_private_part(target)
+            if private and not (name == private[0] or name.startswith(private[0] + ".")):
+                bad.append(f"{rel(path)}:{line}: imports {target} ({private[1]} belongs to "
+                           f"{private[0]})")
+    assert not bad, ("private names imported across modules (make them public, or move "
+                     "argument checks to course_lib._checks):\n" + "\n".join(bad))
+
+
+# --- No function over 80 lines ---------------------------------------------------------
+
+MAX_FUNCTION_LINES = 80
+
+
+def _body_lines(func) -> int:
+    """Lines of a function, its docstring excluded."""
+    n = func.end_lineno - func.lineno + 1
+    first = func.body[0]
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        n -= first.end_lineno - first.lineno + 1
+    return n
+
+
+def _functions(node, prefix=""):
+    """(qualified name, node) of every function under `node`, methods and nested ones too."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            qual = f"{prefix}{child.name}"
+            if not isinstance(child, ast.ClassDef):
+                yield qual, child
+            yield from _functions(child, qual + ".")
+        else:
+            yield from _functions(child, prefix)
+
+
+def _function_lengths() -> dict[str, int]:
+    """`file::qualified.name` -> lines of the function, its docstring excluded."""
+    lengths = {}
+    for path in _course_lib_files():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for qual, func in _functions(tree):
+            lengths[f"{rel(path)}::{qual}"] = _body_lines(func)
+    return lengths
+
+
+def _too_long() -> dict[str, int]:
+    return {k: n for k, n in sorted(_function_lengths().items()) if n > MAX_FUNCTION_LINES}
+
+
+def test_no_function_over_80_lines():
+    lengths = _function_lengths()
+    assert "course_lib/ops/conv.py::conv2d" in lengths, "no function measured"
+    long = _too_long()
+    assert not long, (f"functions over {MAX_FUNCTION_LINES} lines (docstring excluded); split "
+                      "them: " + ", ".join(f"{k} ({n})" for k, n in long.items()))

@@ -17,9 +17,15 @@ on a CPU. They share one building block, a feature extractor of four 3x3 convolu
   differ per iteration); the shipped model keeps the convolutions shared and gives every
   iteration its own BatchNorm (``iteration_norms=True``, after Cooijmans et al.).
 
-The single- and multi-scale nets use BatchNorm; the recurrent net uses GroupNorm, because one
-BatchNorm shared by all iterations keeps running statistics that match no iteration's input
-(trained with it, the recurrent net scores far worse in eval mode than in training).
+Normalisation: the three shipped nets (:data:`course_lib.zoo.RECIPES`) all use BatchNorm, and
+the recurrent one has one BatchNorm per iteration (``norm="batch", iteration_norms=True``):
+one BatchNorm shared by all iterations would keep running statistics that match no
+iteration's input (trained with it, the recurrent net scores far worse in eval mode than in
+training). In eval mode a BatchNorm is a fixed per-channel affine map, so it mixes no pixels.
+The builders also accept ``norm="group"`` (GroupNorm normalises each image on its own, so its
+statistics never mismatch, but every output then depends a little on every pixel of the
+image) and ``norm="none"``; :func:`recurrent_cnn` defaults to ``norm="group"`` without
+iteration norms.
 
 Classifying at the feature resolution (stride 4) and upsampling the logits, rather than the
 features, gives the same outputs a 1x1 classifier would see at full resolution up to the

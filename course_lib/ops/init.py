@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from course_lib._checks import check_int, check_tensor
+from course_lib._checks import check_int, check_tensor, type_name
 
 __all__ = ["bilinear_kernel", "icnr_"]
 
@@ -36,7 +36,8 @@ def bilinear_kernel(kernel_size: int, channels: int = 1,
     channels : int
         ``>= 1``.
     dtype : torch.dtype
-        Floating dtype of the result.
+        Floating dtype of the result (the weights are fractions: an integer dtype would round
+        them to zero, so it is refused).
 
     Returns
     -------
@@ -48,6 +49,12 @@ def bilinear_kernel(kernel_size: int, channels: int = 1,
     tensor([0.0625, 0.1875, 0.1875, 0.0625])
     """
     k, ch = check_int("kernel_size", kernel_size, 1), check_int("channels", channels, 1)
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype (e.g. torch.float32), got {dtype!r} "
+                        f"({type_name(dtype)})")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype (e.g. torch.float32), got {dtype}: "
+                         f"the kernel's weights are fractions in [0, 1]")
     f = (k + 1) // 2
     c = f - 1 if k % 2 == 1 else f - 0.5
     og = torch.arange(k, dtype=torch.float64)
@@ -89,6 +96,9 @@ def icnr_(weight: torch.Tensor, scale: int = 2, init=torch.nn.init.kaiming_norma
     """
     r = check_int("scale", scale, 1)
     check_tensor("weight", weight, ndim=4, floating=True, shape_hint="(C*r^2, C_in, kh, kw)")
+    if not callable(init):
+        raise TypeError(f"init must be an in-place initialiser such as "
+                        f"torch.nn.init.kaiming_normal_, got {init!r} ({type_name(init)})")
     if weight.shape[0] % (r * r):
         raise ValueError(f"weight has {weight.shape[0]} output channels, not divisible by "
                          f"scale**2 = {r * r}; use C * {r * r} output channels")

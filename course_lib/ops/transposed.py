@@ -1,9 +1,10 @@
 """Transposed convolution as a "splat", its output size, overlap counts and bed-of-nails.
 
 ``conv_transpose2d`` has the semantics of
-:func:`torch.nn.functional.conv_transpose2d` (without ``groups``): every input value scales
+:func:`torch.nn.functional.conv_transpose2d`, ``groups`` included: every input value scales
 the kernel, which is added ("splatted") into the output at ``stride`` spacing; ``padding``
 then crops the border. It equals multiplication by the transpose of the convolution matrix.
+Like torch, it takes no string padding ("same" / "valid" are for convolutions only).
 
 References
 ----------
@@ -75,25 +76,30 @@ def _check_output_padding(op, s, d):
 
 def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor,
                      bias: torch.Tensor | None = None, stride=1, padding=0, output_padding=0,
-                     dilation=1) -> torch.Tensor:
-    """Transposed convolution, as :func:`torch.nn.functional.conv_transpose2d` (``groups=1``).
+                     groups=1, dilation=1) -> torch.Tensor:
+    """Transposed convolution, as :func:`torch.nn.functional.conv_transpose2d`.
 
-    Each input pixel ``x[n, c, i, j]`` adds ``x[n, c, i, j] * weight[c]`` (a ``(C_out, kh, kw)``
-    stamp, dilated by ``dilation``) into the output at ``(i*s, j*s)``. Implemented as one loop
-    over the ``kh*kw`` kernel taps: each tap is a channel-mixing product added into a strided
-    slice of the full canvas. The canvas is then cropped by ``padding`` (and grown by
-    ``output_padding`` at the bottom/right).
+    Each input pixel ``x[n, c, i, j]`` adds ``x[n, c, i, j] * weight[c]`` (a
+    ``(C_out / groups, kh, kw)`` stamp, dilated by ``dilation``) into the output channels of
+    its group at ``(i*s, j*s)``. Implemented as one loop over the ``kh*kw`` kernel taps: each
+    tap is a channel-mixing product added into a strided slice of the full canvas. The canvas
+    is then cropped by ``padding`` (and grown by ``output_padding`` at the bottom/right).
 
     Parameters
     ----------
     input : Tensor, shape (N, C_in, H, W) or (C_in, H, W)
-        Floating dtype.
-    weight : Tensor, shape (C_in, C_out, kh, kw)
+        Floating dtype; ``N`` may be 0.
+    weight : Tensor, shape (C_in, C_out / groups, kh, kw)
         Note the order: input channels first, as in torch.
     bias : Tensor, shape (C_out,), optional
+        Same dtype as ``input``.
     stride, padding, output_padding, dilation : int or (int, int)
         ``stride >= 1``, ``padding >= 0``, ``dilation >= 1``,
-        ``0 <= output_padding < max(stride, dilation)``.
+        ``0 <= output_padding < max(stride, dilation)``. A one-element tuple or list means
+        both axes, as in torch.
+    groups : int
+        ``>= 1``, divides ``C_in``: input group ``j`` splats into output group ``j`` only.
+        Note torch's order of the arguments: ``groups`` comes before ``dilation``.
 
     Returns
     -------
@@ -106,20 +112,27 @@ def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor,
     tensor([[[ 1., 10.,  2., 20.]]])
     >>> conv_transpose2d(torch.tensor([[[1., 2.]]]), torch.tensor([[[[1., 10.]]]]))
     tensor([[[ 1., 12., 20.]]])
+    >>> conv_transpose2d(torch.ones(2, 1, 1), torch.ones(2, 3, 2, 2), groups=2).shape
+    torch.Size([6, 2, 2])
     """
-    x, batched = check_conv_operands(input, weight, bias, in_axis=0, out_axis=1)
     s, p = check_pair("stride", stride, 1), check_pair("padding", padding, 0)
     d, op = check_pair("dilation", dilation, 1), check_pair("output_padding", output_padding, 0)
     _check_output_padding(op, s, d)
+    g = check_int("groups", groups, 1)
+    x, batched = check_conv_operands(input, weight, bias, in_axis=0, out_axis=1, groups=g)
     n, c_in, h, w = x.shape
-    _, c_out, kh, kw = weight.shape
+    _, c_out_g, kh, kw = weight.shape
+    c_out = c_out_g * g
     h_out = conv_transpose_output_size(h, kh, s[0], p[0], op[0], d[0])
     w_out = conv_transpose_output_size(w, kw, s[1], p[1], op[1], d[1])
     # Full (uncropped) canvas, plus output_padding rows/columns at the bottom/right.
     full_h, full_w = (h - 1) * s[0] + d[0] * (kh - 1) + 1, (w - 1) * s[1] + d[1] * (kw - 1) + 1
     canvas = x.new_zeros(n, c_out, full_h + op[0], full_w + op[1])  # (N, C_out, Hf+oph, Wf+opw)
-    # Every tap's contribution at once: (N, C_in, H, W) x (C_in, C_out, kh, kw).
-    taps = torch.einsum("nchw,coab->nabohw", x, weight)  # (N, kh, kw, C_out, H, W)
+    # Every tap's contribution at once, group by group: input group j mixes into output group j.
+    xg = x.reshape(n, g, c_in // g, h, w)  # (N, g, C_in/g, H, W)
+    wg = weight.reshape(g, c_in // g, c_out_g, kh, kw)  # (g, C_in/g, C_out/g, kh, kw)
+    taps = torch.einsum("ngchw,gcoab->nabgohw", xg, wg)  # (N, kh, kw, g, C_out/g, H, W)
+    taps = taps.reshape(n, kh, kw, c_out, h, w)  # (N, kh, kw, C_out, H, W): groups in order
     for a in range(kh):
         for b in range(kw):
             top, left = a * d[0], b * d[1]

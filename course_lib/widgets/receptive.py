@@ -57,6 +57,36 @@ def draw_field(ax, image, result: dict, *, color: str = "yellow", grid: bool = T
     ax.set_ylim(bottom + margin - 0.5, top - margin - 0.5)
 
 
+def _initial_spec(layers) -> str:
+    """The text-box spec for ``layers``: a spec string, Layer objects, or None (a preset)."""
+    if layers is None:
+        return PRESETS["VGG-like (2 blocks)"]
+    if isinstance(layers, str):
+        return layers
+    return ", ".join(f"{'pool' if x.name.split(':')[-1].startswith('pool') else 'conv'}"
+                     f"{x.kernel_size} s{x.stride} p{x.padding} d{x.dilation}" for x in layers)
+
+
+def _wire_editing(text, buttons, remove, presets) -> None:
+    """Buttons append a layer, "remove last" drops one, a preset replaces the whole spec."""
+
+    def add(button):
+        text.value = f"{text.value}, {button.description[2:]}" if text.value.strip() \
+            else button.description[2:]
+
+    def drop(_button):
+        text.value = ", ".join(item.strip() for item in text.value.split(",")[:-1])
+
+    def pick(change):
+        if change["new"] in PRESETS:
+            text.value = PRESETS[change["new"]]
+
+    for b in buttons:
+        b.on_click(add)
+    remove.on_click(drop)
+    presets.observe(pick, names="value")
+
+
 def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = None):
     """A widget: type or build a layer stack, pick an output unit, see its receptive field.
 
@@ -83,13 +113,7 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
         image = photo("astronaut", 224)
     img = to_hwc(image)
     size = img.shape[:2]
-    if layers is None:
-        spec = PRESETS["VGG-like (2 blocks)"]
-    elif isinstance(layers, str):
-        spec = layers
-    else:
-        spec = ", ".join(f"{'pool' if x.name.split(':')[-1].startswith('pool') else 'conv'}"
-                         f"{x.kernel_size} s{x.stride} p{x.padding} d{x.dilation}" for x in layers)
+    spec = _initial_spec(layers)
     parse_layers(spec)  # fail early on a bad initial spec
     text = widgets.Text(spec, description="layers", continuous_update=False,
                         layout=widgets.Layout(width="95%"))
@@ -134,21 +158,7 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
         ax.set_title(f"receptive field {result['size']} px, jump {result['jump']}")
         show_figure(picture, fig)
 
-    def add(button):
-        text.value = f"{text.value}, {button.description[2:]}" if text.value.strip() \
-            else button.description[2:]
-
-    def drop(_button):
-        text.value = ", ".join(item.strip() for item in text.value.split(",")[:-1])
-
-    def pick(change):
-        if change["new"] in PRESETS:
-            text.value = PRESETS[change["new"]]
-
-    for b in buttons:
-        b.on_click(add)
-    remove.on_click(drop)
-    presets.observe(pick, names="value")
+    _wire_editing(text, buttons, remove, presets)
     for w in (text, unit_i, unit_j, grid):
         w.observe(update, names="value")
     update()

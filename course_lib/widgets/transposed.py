@@ -21,11 +21,11 @@ References
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from course_lib._checks import check_choice, check_int
 from course_lib.ops import bilinear_kernel, overlap_counts, splat_steps, stamp_box
+from course_lib.viz import show_numbers
 from course_lib.widgets._render import new_figure, png_image, show_figure
 
 __all__ = ["INPUTS", "KERNELS", "explorer_arrays", "transposed_conv_explorer"]
@@ -84,15 +84,8 @@ def _draw(axes, x, weight, steps, counts, step, box):
         ax.clear()
         lo = 0.0 if top is not None else float(img.min())
         hi = top if top is not None else max(float(img.max()), lo + 1e-12)
-        ax.imshow(img, cmap="viridis", vmin=lo, vmax=hi)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if img.size <= 144:  # annotate small arrays; dark text on the bright (high) cells
-            for (r, c), v in np.ndenumerate(img):
-                bright = (v - lo) / (hi - lo + 1e-12) > 0.6
-                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=7,
-                        color="black" if bright else "white")
+        show_numbers(ax, img, title, cmap="viridis", fmt="{:.3g}", vmin=lo, vmax=hi,
+                     fontsize=7)
     axes[0].add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
     top, left, kh, kw = box
     axes[2].add_patch(patches.Rectangle((left - 0.5, top - 0.5), kw, kh, fill=False,

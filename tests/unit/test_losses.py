@@ -251,6 +251,10 @@ def test_losses_reject_bad_input(loss_fn):
         loss_fn(target.unsqueeze(1).expand(-1, 4, -1, -1), target)
     with pytest.raises(ValueError, match="target must hold integer class labels.*float64"):
         loss_fn(logits, target.to(DT))
+    with pytest.raises(ValueError, match="target must hold integer class labels.*float32"):
+        loss_fn(logits, target.clamp_max(3).float())  # float-valued, even if whole numbers
+    with pytest.raises(ValueError, match="target must hold integer class labels.*torch.bool"):
+        loss_fn(logits, target == 1)
     with pytest.raises(ValueError, match=r"got logits \(2, 4, 5, 6\) and target \(2, 5, 5\)"):
         loss_fn(logits, target[:, :, :5])
     with pytest.raises(ValueError, match=r"got logits \(4,\) and target \(2, 5, 6\)"):
@@ -282,3 +286,95 @@ def test_loss_argument_errors():
     for fn in (dice_loss, soft_jaccard_loss):
         with pytest.raises(ValueError, match="eps must be a number >= 0"):
             fn(logits, target, eps=-1.0)
+
+
+# ----------------------------------------------------------------------------- target dtypes
+INT_DTYPES = [torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64]
+
+
+def _ignore_for(dtype):
+    """255 where the dtype holds it (uint8 masks from PNG files); int8 cannot, so -1."""
+    return -1 if dtype == torch.int8 else IGNORE
+
+
+def _focal_alpha(logits, target, ignore_index):
+    alpha = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=DT)
+    return focal_loss(logits, target, 1.5, alpha, ignore_index=ignore_index)
+
+
+def _focal_none(logits, target, ignore_index):
+    return focal_loss(logits, target, 2.0, ignore_index=ignore_index, reduction="none").sum()
+
+
+def _weighted_ce(logits, target, ignore_index):
+    w = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=DT)
+    return weighted_cross_entropy(logits, target, w, ignore_index=ignore_index)
+
+
+DTYPE_LOSSES = [weighted_cross_entropy, _weighted_ce, focal_loss, _focal_alpha, _focal_none,
+                dice_loss, soft_jaccard_loss]
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+@pytest.mark.parametrize("loss_fn", DTYPE_LOSSES, ids=lambda f: f.__name__)
+def test_every_loss_accepts_every_integer_target_dtype(loss_fn, dtype):
+    ignore = _ignore_for(dtype)
+    logits, target = _batch(90)
+    target[target == IGNORE] = ignore
+    assert (target == ignore).any()
+    ref = loss_fn(logits, target, ignore_index=ignore)  # int64
+    got = loss_fn(logits, target.to(dtype), ignore_index=ignore)
+    assert_close(got, ref, rtol=0, atol=0)
+    assert_close(_grad(got, logits), _grad(ref, logits), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_cross_entropy_on_small_dtypes_matches_torch(dtype):
+    ignore = _ignore_for(dtype)
+    logits, target = _batch(91)
+    target[target == IGNORE] = ignore
+    small = target.to(dtype)
+    ref = F.cross_entropy(logits, target, ignore_index=ignore)
+    ref_grad = _grad(ref, logits)
+    for ours in (weighted_cross_entropy(logits, small, ignore_index=ignore),
+                 focal_loss(logits, small, gamma=0, ignore_index=ignore)):
+        assert_close(ours, ref)
+        assert_close(_grad(ours, logits), ref_grad)
+
+
+def test_uint8_255_is_ignored_in_every_loss():
+    logits, target = _batch(92)
+    small = target.to(torch.uint8)
+    assert int(small.max()) == IGNORE
+    for loss_fn in LOSSES:
+        grad = _grad(loss_fn(logits, small), logits)
+        assert (grad.permute(1, 0, 2, 3)[:, target == IGNORE] == 0).all()
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_median_frequency_weights_any_integer_dtype(dtype):
+    ignore = _ignore_for(dtype)
+    _, masks = _batch(93, n=3, h=6, w=7)
+    masks[masks == IGNORE] = ignore
+    ref = median_frequency_weights(masks, 4, ignore_index=ignore)
+    assert_close(median_frequency_weights(masks.to(dtype), 4, ignore_index=ignore), ref)
+
+
+# ----------------------------------------------------------------------------- weight values
+@pytest.mark.parametrize("bad", [float("nan"), -0.5, float("inf"), float("-inf")])
+def test_alpha_and_weight_reject_nan_negative_and_infinite_entries(bad):
+    logits, target = _batch(94)
+    values = torch.tensor([0.25, bad, 1.0, 0.5], dtype=DT)
+    with pytest.raises(ValueError, match=r"alpha must hold finite weights >= 0, got .*"
+                                         r"\(bad at classes \[1\]\)"):
+        focal_loss(logits, target, alpha=values)
+    with pytest.raises(ValueError, match=r"weight must hold finite weights >= 0.*classes \[1\]"):
+        weighted_cross_entropy(logits, target, values)
+
+
+def test_zero_alpha_entries_are_allowed():
+    logits, target = _batch(95)
+    alpha = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=DT)
+    loss = focal_loss(logits, target, 0.0, alpha, reduction="sum")
+    ref = F.cross_entropy(logits, target, alpha, ignore_index=IGNORE, reduction="sum")
+    assert_close(loss, ref)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,9 @@ from course_lib.ops import (
     conv_transpose2d,
     conv_transpose_output_size,
     icnr_,
+    overlap_counts,
+    splat_steps,
+    stamp_box,
 )
 from course_lib.ops import transposed as ops_transposed
 
@@ -201,6 +205,212 @@ def test_bed_of_nails():
     assert torch.equal(bed_of_nails(x), conv_transpose2d(x, nail, stride=2))
 
 
+# ----------------------------------------------------------------------------- groups
+@pytest.mark.parametrize("method", ["im2col", "loops"])
+def test_depthwise_separable_conv_matches_torch(method):
+    """DeepLabv3+'s separable conv: depthwise (groups = C_in, x2 multiplier), then 1x1."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 7, 6, dtype=DT, generator=g).requires_grad_()
+    dw = torch.randn(8, 1, 3, 3, dtype=DT, generator=g).requires_grad_()  # (C_out, C_in/g, .)
+    pw = torch.randn(5, 8, 1, 1, dtype=DT, generator=g).requires_grad_()
+    b = torch.randn(8, dtype=DT, generator=g).requires_grad_()
+    _check_against(lambda x, w, b: conv2d(conv2d(x, w, b, 1, 2, 2, 4, method=method), pw,
+                                          method=method),
+                   lambda x, w, b: F.conv2d(F.conv2d(x, w, b, 1, 2, 2, 4), pw), x, dw, b)
+    out = conv2d(x, dw, groups=4, method=method)
+    # Group j (output channels 2j, 2j+1) sees input channel j only.
+    assert_close(out[:, 2:4], F.conv2d(x[:, 1:2], dw[2:4]))
+
+
+def test_grouped_transposed_conv_is_one_conv_per_group():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 6, 4, 5, dtype=DT, generator=g)
+    w = torch.randn(6, 2, 3, 3, dtype=DT, generator=g)  # (C_in, C_out/groups, kh, kw)
+    out = conv_transpose2d(x, w, None, 2, 1, 1, 3, 1)  # torch's order: groups, then dilation
+    assert out.shape == (2, 6, 8, 10)
+    assert_close(out, F.conv_transpose2d(x, w, None, 2, 1, 1, 3, 1))
+    for j in range(3):  # input group j (channels 2j, 2j+1) splats into output group j only
+        part = conv_transpose2d(x[:, 2 * j:2 * j + 2], w[2 * j:2 * j + 2], stride=2, padding=1,
+                                output_padding=1)
+        assert_close(out[:, 2 * j:2 * j + 2], part)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_conv_matrix_with_groups(groups):
+    g = torch.Generator().manual_seed(groups)
+    w = torch.randn(6, 6 // groups, 2, 3, dtype=DT, generator=g)
+    x = torch.randn(6, 4, 5, dtype=DT, generator=g)
+    m = conv_matrix(w, (4, 5), stride=(2, 1), padding=1, dilation=1, groups=groups)
+    y = F.conv2d(x, w, stride=(2, 1), padding=1, groups=groups)
+    assert m.shape == (y.numel(), x.numel())
+    assert_close(m @ x.flatten(), y.flatten())
+    z = torch.randn_like(y)
+    back = conv_transpose2d(z, w, stride=(2, 1), padding=1, groups=groups)
+    assert back.shape == x.shape
+    assert_close(back.flatten(), m.T @ z.flatten())
+    if groups > 1:  # block-diagonal: output group 0 ignores input group 1
+        rows, cols = y[: 6 // groups].numel(), x[: 6 // groups].numel()
+        assert m[:rows, cols:].abs().sum() == 0
+    assert conv_matrix(w, (4, 5), 1, "same", 1, groups).shape == (x.numel(), x.numel())
+
+
+# ----------------------------------------------------------------------------- padding strings
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("method", ["im2col", "loops"])
+@pytest.mark.parametrize("k, d", [(1, 1), (2, 1), (3, 1), (4, 1), (2, 2), (3, 3), (4, 3),
+                                  ((2, 3), (1, 2)), ((4, 1), (3, 1))])
+def test_padding_same_and_valid(method, k, d):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    g = torch.Generator().manual_seed(kh * 10 + kw)
+    x = torch.randn(2, 3, 11, 10, dtype=DT, generator=g).requires_grad_()
+    w = torch.randn(4, 3, kh, kw, dtype=DT, generator=g).requires_grad_()
+    b = torch.randn(4, dtype=DT, generator=g).requires_grad_()
+    for pad in ("same", "valid"):
+        _check_against(lambda x, w, b, pad=pad: conv2d(x, w, b, padding=pad, dilation=d,
+                                                       method=method),
+                       lambda x, w, b, pad=pad: F.conv2d(x, w, b, padding=pad, dilation=d),
+                       x, w, b)
+    assert conv2d(x, w, padding="same", dilation=d, method=method).shape[-2:] == (11, 10)
+    assert_close(conv2d(x, w, padding="valid", dilation=d), conv2d(x, w, dilation=d))
+
+
+def test_padding_same_puts_the_extra_pixel_bottom_right():
+    x, w = torch.randn(1, 1, 5, 4, dtype=DT), torch.randn(1, 1, 2, 2, dtype=DT)
+    # d(k-1) = 1 is odd: 0 rows/columns of zeros before, 1 after.
+    assert_close(conv2d(x, w, padding="same"), conv2d(F.pad(x, (0, 1, 0, 1)), w))
+    w4 = torch.randn(1, 1, 4, 1, dtype=DT)  # d(k-1) = 3: 1 row before, 2 after
+    assert_close(conv2d(x, w4, padding="same", method="loops"),
+                 conv2d(F.pad(x, (0, 0, 1, 2)), w4))
+
+
+def test_conv_output_size_accepts_padding_strings():
+    assert conv_output_size(9, 4, padding="same") == 9
+    assert conv_output_size(9, 3, 1, "same", 4) == 9
+    assert conv_output_size(9, 4, 2, "valid") == conv_output_size(9, 4, 2, 0) == 3
+    assert conv_output_size(1, 5, padding="same", dilation=2) == 1
+
+
+# ----------------------------------------------------------------------------- empty batches
+@pytest.mark.parametrize("method", ["im2col", "loops"])
+@pytest.mark.parametrize("groups", [1, 2])
+def test_empty_batch_as_torch(method, groups):
+    x = torch.zeros(0, 4, 6, 5, dtype=DT, requires_grad=True)
+    w = torch.randn(6, 4 // groups, 3, 2, dtype=DT, requires_grad=True)
+    b = torch.randn(6, dtype=DT, requires_grad=True)
+    kwargs = dict(stride=(2, 1), padding=1, groups=groups)
+    _check_against(lambda x, w, b: conv2d(x, w, b, method=method, **kwargs),
+                   lambda x, w, b: F.conv2d(x, w, b, **kwargs), x, w, b)
+    wt = torch.randn(4, 3, 3, 2, dtype=DT, requires_grad=True)
+    bt = torch.randn(3 * groups, dtype=DT, requires_grad=True)
+    _check_against(lambda x, w, b: conv_transpose2d(x, w, b, 2, 1, 1, groups),
+                   lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1, groups), x, wt, bt)
+
+
+# ----------------------------------------------------------------------------- argument forms
+def _forms(v, pair: bool):
+    """Every way torch accepts the int ``v`` (pairs: also as a 1- or 2-element tuple / list)."""
+    forms = [np.int64(v), np.int32(v), torch.tensor(v), torch.tensor(v, dtype=torch.int32)]
+    if pair:
+        forms += [(v,), [v], (v, v), [v, v], (np.int64(v), torch.tensor(v))]
+    return forms
+
+
+_X6 = torch.randn(2, 6, 9, 8, dtype=DT)
+_W6, _B6 = torch.randn(6, 2, 3, 2, dtype=DT), torch.randn(6, dtype=DT)
+_IDENTITY_INIT = lambda t: t.copy_(torch.arange(t.numel(), dtype=t.dtype).reshape(t.shape))
+ARGUMENTS = {  # name: (call with the value, the int value, pair-valued?)
+    "conv2d stride": (lambda v: conv2d(_X6, _W6, _B6, stride=v, groups=3), 2, True),
+    "conv2d padding": (lambda v: conv2d(_X6, _W6, _B6, padding=v, groups=3), 1, True),
+    "conv2d dilation": (lambda v: conv2d(_X6, _W6, _B6, dilation=v, groups=3), 2, True),
+    "conv2d groups": (lambda v: conv2d(_X6, _W6, _B6, groups=v), 3, False),
+    "conv2d loops stride": (lambda v: conv2d(_X6, _W6, stride=v, groups=3, method="loops"), 2,
+                            True),
+    "conv2d loops padding": (lambda v: conv2d(_X6, _W6, padding=v, groups=3, method="loops"),
+                             1, True),
+    "conv2d loops dilation": (lambda v: conv2d(_X6, _W6, dilation=v, groups=3,
+                                               method="loops"), 2, True),
+    "conv2d loops groups": (lambda v: conv2d(_X6, _W6, groups=v, method="loops"), 3, False),
+    "conv_transpose2d stride": (lambda v: conv_transpose2d(_X6, _W6, stride=v, groups=3), 2,
+                                True),
+    "conv_transpose2d padding": (lambda v: conv_transpose2d(_X6, _W6, padding=v, groups=3), 1,
+                                 True),
+    "conv_transpose2d output_padding": (lambda v: conv_transpose2d(
+        _X6, _W6, stride=2, output_padding=v, groups=3), 1, True),
+    "conv_transpose2d dilation": (lambda v: conv_transpose2d(_X6, _W6, dilation=v, groups=3),
+                                  2, True),
+    "conv_transpose2d groups": (lambda v: conv_transpose2d(_X6, _W6, _B6[:6], groups=v), 3,
+                                False),
+    "conv_output_size n": (lambda v: conv_output_size(v, 3), 9, False),
+    "conv_output_size kernel_size": (lambda v: conv_output_size(9, v), 3, False),
+    "conv_output_size stride": (lambda v: conv_output_size(9, 3, stride=v), 2, False),
+    "conv_output_size padding": (lambda v: conv_output_size(9, 3, padding=v), 1, False),
+    "conv_output_size dilation": (lambda v: conv_output_size(9, 3, dilation=v), 2, False),
+    "conv_transpose_output_size n": (lambda v: conv_transpose_output_size(v, 3), 7, False),
+    "conv_transpose_output_size kernel_size": (lambda v: conv_transpose_output_size(7, v), 3,
+                                               False),
+    "conv_transpose_output_size stride": (lambda v: conv_transpose_output_size(7, 3, v), 2,
+                                          False),
+    "conv_transpose_output_size padding": (lambda v: conv_transpose_output_size(7, 3, 2, v),
+                                           1, False),
+    "conv_transpose_output_size output_padding": (
+        lambda v: conv_transpose_output_size(7, 3, 2, 1, v), 1, False),
+    "conv_transpose_output_size dilation": (
+        lambda v: conv_transpose_output_size(7, 3, dilation=v), 2, False),
+    "conv_matrix input_size": (lambda v: conv_matrix(_W6, v, groups=3), 4, True),
+    "conv_matrix stride": (lambda v: conv_matrix(_W6, 5, stride=v, groups=3), 2, True),
+    "conv_matrix padding": (lambda v: conv_matrix(_W6, 4, padding=v, groups=3), 1, True),
+    "conv_matrix dilation": (lambda v: conv_matrix(_W6, 5, dilation=v, groups=3), 2, True),
+    "conv_matrix groups": (lambda v: conv_matrix(_W6, 4, groups=v), 3, False),
+    "bilinear_kernel kernel_size": (lambda v: bilinear_kernel(v), 4, False),
+    "bilinear_kernel channels": (lambda v: bilinear_kernel(3, v), 2, False),
+    "icnr_ scale": (lambda v: icnr_(torch.empty(8, 3, 3, 3), v, _IDENTITY_INIT), 2, False),
+    "bed_of_nails scale": (lambda v: bed_of_nails(_X6, v), 2, False),
+    "splat_steps stride": (lambda v: splat_steps(_X6[0, 0, :3, :3], _W6[0, 0], stride=v), 2,
+                           True),
+    "splat_steps padding": (lambda v: splat_steps(_X6[0, 0, :3, :3], _W6[0, 0], padding=v), 1,
+                            True),
+    "splat_steps output_padding": (lambda v: splat_steps(_X6[0, 0, :3, :3], _W6[0, 0], 2,
+                                                         output_padding=v), 1, True),
+    "stamp_box index": (lambda v: stamp_box(v, (2, 2), 3, 2, 1), 3, False),
+    "stamp_box in_size": (lambda v: stamp_box(1, v, 3), 2, True),
+    "stamp_box kernel_size": (lambda v: stamp_box(1, 2, v), 3, True),
+    "stamp_box stride": (lambda v: stamp_box(1, 2, 3, v), 2, True),
+    "stamp_box padding": (lambda v: stamp_box(1, 2, 3, 2, v), 1, True),
+    "overlap_counts in_size": (lambda v: overlap_counts(v, 3, 2), 3, True),
+    "overlap_counts kernel_size": (lambda v: overlap_counts(3, v, 2), 3, True),
+    "overlap_counts stride": (lambda v: overlap_counts(3, 3, v), 2, True),
+    "overlap_counts padding": (lambda v: overlap_counts(3, 3, 2, v), 1, True),
+    "overlap_counts output_padding": (lambda v: overlap_counts(3, 3, 2, 1, v), 1, True),
+}
+
+
+def _same(a, b):
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+@pytest.mark.parametrize("name", list(ARGUMENTS))
+def test_every_int_argument_takes_every_int_form(name):
+    call, v, pair = ARGUMENTS[name]
+    expected = call(v)
+    for form in _forms(v, pair):
+        assert _same(call(form), expected), f"{name}={form!r}"
+
+
+def test_convolutions_take_every_form_like_torch():
+    """The same forms, through torch, give the same results (what torch also accepts)."""
+    for s in _forms(2, True):
+        assert_close(conv2d(_X6, _W6, _B6, s, s, s, np.int64(3)),
+                     F.conv2d(_X6, _W6, _B6, 2, 2, 2, 3))
+        assert_close(conv_transpose2d(_X6, _W6, None, s, [1], [1], torch.tensor(3), (2,)),
+                     F.conv_transpose2d(_X6, _W6, None, 2, 1, 1, 3, 2))
+
+
 def _x(*shape, dtype=DT):
     return torch.zeros(*shape, dtype=dtype)
 
@@ -215,7 +425,39 @@ X = _x(1, 3, 5, 5)
     (lambda: conv2d(X, W, dilation=(1, 0)), ValueError, r"dilation must be >= 1"),
     (lambda: conv2d(X, W, stride=(1, 2, 3)), ValueError, r"stride must be an int or a pair"),
     (lambda: conv2d(X, W, stride=2.5), TypeError, r"stride must be an int or a pair .* got 2.5"),
-    (lambda: conv2d(X, W, padding="full"), TypeError, r"padding must be an int or a pair"),
+    (lambda: conv2d(X, W, padding="full"), ValueError,
+     r"padding must be one of \('same', 'valid'\), got 'full'"),
+    (lambda: conv2d(X, W, padding=1.5), TypeError, r"padding must be an int or a pair"),
+    (lambda: conv2d(X, W, stride=2, padding="same"), ValueError,
+     r"padding='same' needs stride=1 .* got stride=2; pass an int padding"),
+    (lambda: conv2d(X, W, stride=(1, 2), padding="same"), ValueError, r"got stride=\(1, 2\)"),
+    (lambda: conv2d(X, W, groups=0), ValueError, r"groups must be an int >= 1, got 0"),
+    (lambda: conv2d(X, W, groups=2.0), TypeError, r"groups must be an int, got 2.0 \(float\)"),
+    (lambda: conv2d(X, W, groups=True), TypeError, r"groups must be an int, got True"),
+    (lambda: conv2d(X, W, groups=torch.tensor(1.0)), TypeError, r"groups must be an int"),
+    (lambda: conv2d(_x(1, 4, 5, 5), _x(3, 2, 3, 3), groups=2), ValueError,
+     r"weight has 3 output channels \(shape \(3, 2, 3, 3\)\), which groups=2 must divide"),
+    (lambda: conv2d(_x(1, 3, 5, 5), _x(4, 1, 3, 3), groups=2), ValueError,
+     r"input has 3 channels but weight \(shape \(4, 1, 3, 3\)\) with groups=2 expects 2"),
+    (lambda: conv2d(_x(1, 4, 5, 5), _x(4, 2, 3, 3), _x(2), groups=2), ValueError,
+     r"bias must have shape \(4,\)"),
+    (lambda: conv2d(X, _x(0, 3, 3, 3)), ValueError,
+     r"weight has 0 output channels \(shape \(0, 3, 3, 3\)\); pass at least 1"),
+    (lambda: conv2d(_x(1, 0, 5, 5), _x(2, 0, 3, 3)), ValueError,
+     r"weight has 0 input channels per group"),
+    (lambda: conv2d(_x(1, 3, 0, 5), W, padding=1), ValueError,
+     r"input must have an image of at least 1 x 1 pixels, got shape \(1, 3, 0, 5\)"),
+    (lambda: conv2d(X, _x(2, 3, 0, 3)), ValueError, r"weight must have a kernel of at least"),
+    (lambda: conv2d(X, W, _x(2, dtype=torch.complex128)), ValueError,
+     r"bias must have the dtype of input \(torch.float64\), got torch.complex128"),
+    (lambda: conv2d(X, W, _x(2, dtype=torch.float32), method="loops"), ValueError,
+     r"bias must have the dtype of input .* got torch.float32; convert it with .to"),
+    (lambda: conv2d(X, W, _x(2, dtype=torch.int64)), ValueError,
+     r"bias must have the dtype of input .* got torch.int64"),
+    (lambda: conv2d(X, W, [0.0, 0.0]), TypeError, r"bias must be a torch.Tensor \(2,\), got list"),
+    (lambda: conv2d(X.cdouble(), W.cdouble()), ValueError,
+     r"input must have a floating dtype .* got torch.complex128"),
+    (lambda: conv2d(X, W.cdouble()), ValueError, r"weight must have a floating dtype"),
     (lambda: conv2d(X, _x(2, 4, 3, 3)), ValueError, r"input has 3 channels but .* expects 4"),
     (lambda: conv2d(X, _x(2, 3, 6, 3)), ValueError, r"kernel_size 6 .* larger than the padded"),
     (lambda: conv2d(X, W, dilation=3), ValueError, r"spans 7 pixels"),
@@ -238,16 +480,58 @@ X = _x(1, 3, 5, 5)
     (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), padding=6), ValueError, r"crops everything"),
     (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), _x(3)), ValueError, r"bias must have shape"),
     (lambda: conv_transpose2d(X.int(), _x(3, 2, 3, 3)), ValueError, r"floating dtype"),
+    (lambda: conv_transpose2d(X.cdouble(), _x(3, 2, 3, 3).cdouble()), ValueError,
+     r"input must have a floating dtype"),
+    (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), groups=2), ValueError,
+     r"weight has 3 input channels \(shape \(3, 2, 3, 3\)\), which groups=2 must divide"),
+    (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), groups=-1), ValueError,
+     r"groups must be an int >= 1, got -1"),
+    (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), groups="2"), TypeError,
+     r"groups must be an int, got '2' \(str\)"),
+    (lambda: conv_transpose2d(X, _x(3, 0, 3, 3)), ValueError,
+     r"weight has 0 output channels per group"),
+    (lambda: conv_transpose2d(_x(1, 0, 5, 5), _x(0, 2, 3, 3)), ValueError,
+     r"weight has 0 input channels \(shape \(0, 2, 3, 3\)\); pass at least 1"),
+    (lambda: conv_transpose2d(_x(1, 4, 5, 5), _x(4, 2, 3, 3), _x(2), groups=2), ValueError,
+     r"bias must have shape \(4,\)"),
+    (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), _x(2, dtype=torch.complex128)), ValueError,
+     r"bias must have the dtype of input"),
+    (lambda: conv_transpose2d(X, _x(3, 2, 3, 3), padding="same"), TypeError,
+     r"padding must be an int or a pair \(h, w\) of ints, got the string 'same'"),
+    (lambda: conv_transpose2d(_x(1, 3, 5, 0), _x(3, 2, 3, 3)), ValueError,
+     r"input must have an image of at least 1 x 1"),
     (lambda: conv_output_size(0, 3), ValueError, r"n must be an int >= 1"),
     (lambda: conv_output_size(5, 3, padding=-1), ValueError, r"padding must be an int >= 0"),
     (lambda: conv_output_size(5, 3, stride=0), ValueError, r"stride must be an int >= 1"),
     (lambda: conv_output_size(5, 7), ValueError, r"larger than the padded input"),
+    (lambda: conv_output_size(5, 3, stride=2, padding="same"), ValueError,
+     r"padding='same' needs stride=1 .* got stride=2"),
+    (lambda: conv_output_size(5, 3, padding="full"), ValueError,
+     r"padding must be one of \('same', 'valid'\)"),
+    (lambda: conv_output_size(5, 3, padding=(1, 1)), TypeError, r"padding must be an int"),
+    (lambda: conv_output_size(5, 7, padding="valid"), ValueError, r"spans 7 pixels"),
     (lambda: conv_transpose_output_size(5, 3, 2, output_padding=2), ValueError,
      r"output_padding must satisfy"),
     (lambda: conv_transpose_output_size(1, 1, padding=1), ValueError, r"crops everything"),
     (lambda: conv_matrix(_x(3, 3), (4, 4)), ValueError, r"weight must be a 4-D tensor"),
     (lambda: conv_matrix(W, (0, 4)), ValueError, r"input_size must be >= 1"),
+    (lambda: conv_matrix(W, (4, 4), groups=0), ValueError, r"groups must be an int >= 1"),
+    (lambda: conv_matrix(_x(3, 3, 3, 3), 4, groups=2), ValueError,
+     r"weight has 3 output channels .* which groups=2 must divide"),
     (lambda: bilinear_kernel(0), ValueError, r"kernel_size must be an int >= 1"),
+    (lambda: bilinear_kernel(4, dtype=torch.int64), ValueError,
+     r"dtype must be a floating dtype \(e.g. torch.float32\), got torch.int64"),
+    (lambda: bilinear_kernel(4, dtype=torch.uint8), ValueError,
+     r"floating dtype .* got torch.uint8"),
+    (lambda: bilinear_kernel(4, dtype=torch.bool), ValueError, r"floating dtype .* got torch.bool"),
+    (lambda: bilinear_kernel(4, dtype=torch.complex64), ValueError,
+     r"floating dtype .* got torch.complex64"),
+    (lambda: bilinear_kernel(4, dtype="float32"), TypeError,
+     r"dtype must be a torch.dtype .* got 'float32' \(str\)"),
+    (lambda: bilinear_kernel(4, dtype=np.float32), TypeError, r"dtype must be a torch.dtype"),
+    (lambda: bilinear_kernel(4, channels=0), ValueError, r"channels must be an int >= 1"),
+    (lambda: icnr_(_x(8, 3, 3, 3), init="kaiming"), TypeError,
+     r"init must be an in-place initialiser .* got 'kaiming' \(str\)"),
     (lambda: icnr_(_x(6, 3, 3, 3), scale=2), ValueError, r"6 output channels, not divisible"),
     (lambda: icnr_(_x(8, 3, 3), scale=2), ValueError, r"weight must be a 4-D tensor"),
     (lambda: icnr_(W, scale=0), ValueError, r"scale must be an int >= 1"),

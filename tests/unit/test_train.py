@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import matplotlib
 import pytest
@@ -175,8 +176,11 @@ def test_evaluate_matches_a_hand_count_and_ignores_255():
     (dict(epochs=0), "epochs must be an int >= 1, got 0"),
     (dict(epochs=1, loss="hinge"), "loss must be one of .*'ce'.* or a callable"),
     (dict(epochs=1, optimizer="lbfgs"), r"optimizer must be one of \('adam', 'sgd'\)"),
-    (dict(epochs=1, lr=0), "lr must be a positive float"),
-    (dict(epochs=1, weight_decay=-1), "weight_decay must be a float >= 0"),
+    (dict(epochs=1, lr=0), r"lr must be a number > 0, got 0.0"),
+    (dict(epochs=1, lr=float("nan")), "lr must be a number > 0, got nan"),
+    (dict(epochs=1, weight_decay=-1), "weight_decay must be a number >= 0, got -1.0"),
+    (dict(steps=2, log_every=0), "log_every must be an int >= 1, got 0"),
+    (dict(steps=0), "steps must be an int >= 1, got 0"),
     (dict(epochs=1, batch_size=0), "batch_size must be an int >= 1"),
     (dict(epochs=1, num_classes=1), "num_classes must be >= 2"),
     (dict(epochs=1, log_every=2), "log_every only applies with steps"),
@@ -221,3 +225,71 @@ def test_type_errors_and_empty_data():
         predict(_net(), torch.rand(1, 3, 8, 8), batch_size=0)
     with pytest.raises(TypeError, match="steps must be an int, got 1.5"):
         fit(_net(), TRAIN, steps=1.5, **KW)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr="0.1"), "lr must be a number, got '0.1'"),
+    (dict(lr=True), "lr must be a number, got True"),
+    (dict(weight_decay=None), "weight_decay must be a number, got None"),
+    (dict(num_classes=4.0), "num_classes must be an int, got 4.0"),
+    (dict(batch_size="4"), "batch_size must be an int"),
+    (dict(log_every=1.5, steps=2, epochs=None), "log_every must be an int, got 1.5"),
+])
+def test_fit_type_errors_name_the_argument(kwargs, match):
+    kw = {**KW, "epochs": 1, **kwargs}
+    with pytest.raises(TypeError, match=match):
+        fit(_net(), TRAIN, **kw)
+
+
+# ----------------------------------------------------------------------------- devices
+@pytest.fixture
+def no_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
+def _device_warnings(record):
+    return [w for w in record if issubclass(w.category, RuntimeWarning)
+            and "is not available here: using the CPU" in str(w.message)]
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda"),
+                                    torch.device("cuda", 0)], ids=str)
+def test_fit_without_cuda_falls_back_to_the_cpu_with_one_warning(no_cuda, device):
+    kw = {**KW, "device": device}
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")  # a repeated warning would be recorded twice
+        history = fit(_net(), TRAIN, VAL, epochs=2, **kw)
+    assert len(_device_warnings(record)) == 1, [str(w.message) for w in record]
+    ref = fit(_net(), TRAIN, VAL, epochs=2, **KW)  # device="cpu"
+    assert _without_seconds(history) == _without_seconds(ref)
+
+
+@pytest.mark.parametrize("device", ["cuda", torch.device("cuda")], ids=str)
+def test_evaluate_and_predict_without_cuda_fall_back_to_the_cpu(no_cuda, device):
+    net = _net()
+    with pytest.warns(RuntimeWarning, match="'cuda' is not available here: using the CPU"):
+        scores = evaluate(net, VAL, num_classes=NUM_CLASSES, device=device)
+    assert scores == evaluate(net, VAL, num_classes=NUM_CLASSES, device="cpu")
+    images = torch.stack([VAL[i][0] for i in range(2)])
+    with pytest.warns(RuntimeWarning, match="'cuda' is not available here: using the CPU"):
+        labels = predict(net, images, device=device)
+    assert labels.device.type == "cpu"
+    assert next(net.parameters()).device.type == "cpu"
+    assert torch.equal(labels, predict(net, images, device="cpu"))
+
+
+# ----------------------------------------------------------------------------- mask dtypes
+@pytest.mark.parametrize("loss", ["ce", "focal", "dice", "jaccard"])
+def test_fit_and_evaluate_accept_uint8_masks(loss):
+    images = torch.stack([TRAIN[i][0] for i in range(8)])
+    masks = torch.stack([TRAIN[i][1] for i in range(8)])
+    masks[:, :3] = 255  # a void band, as VOC PNGs hold it
+    wide, small = TensorDataset(images, masks), TensorDataset(images, masks.to(torch.uint8))
+    kw = {**KW, "loss": loss}
+    h_wide = fit(_net(), wide, wide, steps=2, **kw)
+    h_small = fit(_net(), small, small, steps=2, **kw)
+    assert _without_seconds(h_small) == _without_seconds(h_wide)
+    net = _net()
+    assert evaluate(net, small, num_classes=NUM_CLASSES) == evaluate(net, wide,
+                                                                     num_classes=NUM_CLASSES)

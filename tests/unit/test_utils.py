@@ -24,16 +24,30 @@ def test_seed_everything_rejects(bad, exc, match):
         seed_everything(bad)
 
 
-def test_get_device_order_and_fallback():
+def test_get_device_order_and_fallback(monkeypatch):
     expected = "cuda" if torch.cuda.is_available() else (
         "mps" if torch.backends.mps.is_available() else "cpu")
     assert get_device().type == expected
     assert get_device("cpu") == torch.device("cpu")
     assert get_device(torch.device("cpu")).type == "cpu"
-    if not torch.cuda.is_available():
-        assert get_device("cuda").type in ("mps", "cpu") and get_device("cuda").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for prefer in ("cuda", "cuda:1", torch.device("cuda"), torch.device("cuda", 0)):
+        with pytest.warns(RuntimeWarning, match="is not available here: using the CPU"):
+            assert get_device(prefer) == torch.device("cpu")
     with pytest.raises(ValueError, match="prefer must be one of"):
         get_device("tpu")
+    with pytest.raises(ValueError, match="prefer must be one of"):
+        get_device("meta")
+    with pytest.raises(TypeError, match="prefer must be a device name"):
+        get_device(0)
+
+
+def test_get_device_keeps_an_available_index(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert get_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.warns(RuntimeWarning, match="'cuda:2' is not available"):
+        assert get_device("cuda:2") == torch.device("cpu")
 
 
 def test_in_colab(monkeypatch):

@@ -60,3 +60,69 @@ def test_figures_have_expected_panels():
     ax = viz.plot_history({"loss": [3, 2]}, xlabel="evaluation")
     assert ax.get_xlabel() == "evaluation"
     assert [h.get_label() for h in viz.legend_handles(["bg", "x"])] == ["bg", "x"]
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 6), (1, 5, 6), (5, 6, 3), (5, 6, 1), (5, 6)])
+def test_to_hwc_is_the_one_image_conversion(shape):
+    x = torch.rand(*shape)
+    out = viz.to_hwc(x)
+    assert out.shape == (5, 6, 3) and out.dtype == np.float32
+    grey_or_rgb = x.numpy().reshape(-1)
+    assert np.isclose(out.sum() / (3 if x.numel() == 30 else 1), grey_or_rgb.sum(), rtol=1e-5)
+    np.testing.assert_allclose(viz.to_hwc(np.full((2, 2), 255, np.uint8)), 1.0)
+    with pytest.raises(ValueError, match="image must have shape"):
+        viz.to_hwc(np.zeros((2, 5, 6)))
+
+
+def test_show_table_markdown_and_errors(capsys):
+    text = viz.show_table(["model", "mIoU", "ms"], [["a", 0.51234, 3], ["b", 1.0, 10]])
+    assert text.splitlines() == ["| model | mIoU | ms |", "|---|---|---|", "| a | 0.512 | 3 |",
+                                 "| b | 1.000 | 10 |"]
+    assert "| a | 0.512 | 3 |" in capsys.readouterr().out  # no IPython here: printed
+    assert viz.show_table(["x"], [[0.5]], digits=1, display=False) == "| x |\n|---|\n| 0.5 |"
+    with pytest.raises(ValueError, match=r"rows \[1\] do not have 2 cells"):
+        viz.show_table(["a", "b"], [[1, 2], [3]])
+
+
+def test_show_predictions_layout_and_errors():
+    import matplotlib.pyplot as plt
+
+    images, truths = torch.rand(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))
+    fig = viz.show_predictions(images, truths, {"net a": truths, "net b": truths * 0},
+                               title="t")
+    axes = fig.axes
+    assert len(axes) == 2 * 4
+    assert [ax.get_title() for ax in axes[:4]] == ["image", "ground truth", "net a", "net b"]
+    np.testing.assert_allclose(axes[1].images[0].get_array(), viz.colorize(truths[0]))
+    plt.close(fig)
+    with pytest.raises(TypeError, match="predictions must be a dict"):
+        viz.show_predictions(images, truths, [truths])
+    with pytest.raises(ValueError, match="the same number"):
+        viz.show_predictions(images, truths[:1], {"a": truths})
+
+
+def test_widget_render_path_writes_png_bytes():
+    from course_lib.widgets._render import new_figure, png_image, show_figure
+
+    fig = new_figure(2, 1)
+    fig.subplots().plot([0, 1])
+    image = png_image("300px")
+    data = show_figure(image, fig)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and image.value == data
+    assert image.layout.width == "300px"
+
+
+def test_show_numbers_text_colour_follows_the_colour_map():
+    import matplotlib.pyplot as plt
+
+    fig, (a, b, c) = plt.subplots(1, 3)
+    viz.show_numbers(a, np.array([[0.0, 1.0]]), "blues")
+    assert [t.get_color() for t in a.texts] == ["black", "white"]  # Blues: dark when high
+    viz.show_numbers(b, np.array([[0.0, 1.0]]), cmap="viridis", fmt="{:.1f}")
+    assert [t.get_color() for t in b.texts] == ["white", "black"]  # viridis: bright when high
+    assert [t.get_text() for t in b.texts] == ["0.0", "1.0"] and b.get_title() == ""
+    viz.show_numbers(c, np.zeros((13, 12)))
+    assert not c.texts  # too many cells to annotate
+    plt.close(fig)
+    with pytest.raises(ValueError, match=r"array must have shape \(H, W\)"):
+        viz.show_numbers(a, np.zeros(3))

@@ -28,7 +28,8 @@ from collections.abc import Sequence
 import torch
 
 __all__ = ["check_int", "check_number", "check_pair", "check_choice", "check_tensor",
-           "check_num_classes", "check_ignore_index", "check_labels", "check_conv_operands",
+           "check_num_classes", "check_ignore_index", "check_labels", "check_label_maps",
+           "check_conv_operands",
            "type_name"]
 
 
@@ -259,6 +260,20 @@ def check_labels(name: str, labels, num_classes: int, ignore_index=None,
         raise ValueError(f"{name} has labels {values} outside {allowed} (shape "
                          f"{tuple(labels.shape)}); check num_classes")
     return labels
+
+
+def check_label_maps(pred, target, num_classes: int, ignore_index=None):
+    """Validate two label maps of any integer dtype; return them as int64 (no wrap-around)."""
+    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError(f"pred and target must be torch.Tensors, got {type_name(pred)} "
+                        f"and {type_name(target)}")
+    if pred.shape != target.shape or pred.ndim not in (2, 3):
+        raise ValueError(f"pred and target must be label maps of the same shape (H, W) or "
+                         f"(N, H, W), got pred {tuple(pred.shape)} and target "
+                         f"{tuple(target.shape)}")
+    check_labels("pred", pred, num_classes, ignore_index, allow_ignore=False)
+    check_labels("target", target, num_classes, ignore_index)
+    return pred.long(), target.long()  # uint8 * C overflows for C >= 17; bincount wants int64
 
 
 def check_conv_operands(input, weight, bias, *, in_axis: int, out_axis: int,

@@ -12,12 +12,6 @@ References
   https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html
 - Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016.
   https://arxiv.org/abs/1603.07285
-- Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic Segmentation",
-  CVPR 2015 (bilinear initialisation, ``upsample_filt`` in the reference Caffe code).
-- Aitken et al., "Checkerboard artifact free sub-pixel convolution" (ICNR), 2017.
-  https://arxiv.org/abs/1707.02937
-- Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
-  Convolutional Neural Network", CVPR 2016.
 """
 
 from __future__ import annotations

@@ -6,17 +6,18 @@
 - :mod:`course_lib.receptive_field.stacks`: layer lists (``stacked_3x3``, ``vgg_like``,
   ``vgg16_layers``, ``dilated_stack``, ``layers_for_field``), the text grammar
   ``parse_layers`` and ``build_module``.
-- :mod:`course_lib.receptive_field.measure`: ``receptive_field_of`` a real module,
-  ``effective_receptive_field`` (Luo et al. 2016), ``support_box``.
+- :mod:`course_lib.receptive_field.measure`: ``receptive_field_of`` a real module, traced
+  with ``torch.fx`` (branches, skips, functional pooling, upsampling) by the rules of
+  :mod:`course_lib.receptive_field.graph`, or measured by gradients when tracing fails.
+- :mod:`course_lib.receptive_field.effective`: ``effective_receptive_field`` (Luo et al.
+  2016) and ``support_box``.
 - :mod:`course_lib.receptive_field.align`: ``coord_map`` and FCN's ``crop_offset``.
 """
 
 from course_lib.receptive_field.align import coord_map, crop_offset
-from course_lib.receptive_field.measure import (
-    effective_receptive_field,
-    receptive_field_of,
-    support_box,
-)
+from course_lib.receptive_field.effective import effective_receptive_field, support_box
+from course_lib.receptive_field.graph import NodeRule, node_rules
+from course_lib.receptive_field.measure import RFFraction, field_row, receptive_field_of
 from course_lib.receptive_field.recurrence import (
     Layer,
     RFInfo,
@@ -39,4 +40,5 @@ from course_lib.receptive_field.stacks import (
 __all__ = ["Layer", "RFInfo", "receptive_field", "extend", "closed_form_size", "format_table",
            "unit_field", "stacked_3x3", "layers_for_field", "vgg_like", "dilated_stack",
            "vgg16_layers", "parse_layers", "build_module", "receptive_field_of",
-           "effective_receptive_field", "support_box", "coord_map", "crop_offset"]
+           "effective_receptive_field", "support_box", "coord_map", "crop_offset",
+           "RFFraction", "field_row", "NodeRule", "node_rules"]

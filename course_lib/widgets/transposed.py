@@ -12,11 +12,10 @@ sliders to them and draws.
 
 References
 ----------
-- Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016.
-  https://arxiv.org/abs/1603.07285
-- Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill, 2016.
-  https://distill.pub/2016/deconv-checkerboard/
-- PyTorch ``ConvTranspose2d`` docs: https://pytorch.org/docs/stable/generated/torch.nn.ConvTranspose2d.html
+- Odena, Dumoulin, Olah, "Deconvolution and Checkerboard Artifacts", Distill, 2016 (the
+  checkerboard the fourth panel shows). The splat's own references are in
+  :mod:`course_lib.ops.splat`.
+- ipywidgets documentation: https://ipywidgets.readthedocs.io
 """
 
 from __future__ import annotations

@@ -550,7 +550,7 @@ def test_boundary_f1_is_at_least_the_one_to_one_bsds_matching(seed):
 
 # ----------------------------------------------------------------------------- tolerance
 def test_boundary_f1_tolerance_is_clamped_to_the_image_diagonal():
-    from course_lib.metrics import _max_distance
+    from course_lib.metrics.boundary import _max_distance
 
     pred, target = _scene(3, h=20, w=30)
     diag = _max_distance(20, 30)
@@ -634,7 +634,7 @@ def _binary_pair(seed, h=40, w=50):
 def test_disk_dilation_equals_skimage_disk():
     from skimage.morphology import disk
 
-    from course_lib.metrics import _dilate_disk
+    from course_lib.metrics.boundary import _dilate_disk
 
     g = torch.Generator().manual_seed(0)
     mask = torch.rand(2, 3, 9, 13, generator=g) < 0.04
@@ -650,7 +650,7 @@ def test_disk_dilation_equals_skimage_disk():
 @pytest.mark.parametrize("seed", range(6))
 def test_matching_equals_davis_f_measure_on_seg2bmap_contours(seed):
     """Fed DAVIS's contours, our matching step is DAVIS's f_measure exactly."""
-    from course_lib.metrics import _match_f1
+    from course_lib.metrics.boundary import _match_f1
 
     fg, gt = _binary_pair(seed)
     for bound_th in (0.008, 1, 2, 3, 5):

@@ -1,35 +1,12 @@
-"""Segmentation metrics from a dataset-level confusion matrix, and the boundary F1 score.
+"""The boundary F1 score: how well predicted contours fall on the true ones.
 
-``ConfusionMatrix`` accumulates ``(target, prediction)`` pixel counts over a whole dataset
-(one :func:`torch.bincount` per batch); every score is then read off the matrix: pixel
-accuracy, mean class accuracy, per-class IoU, mIoU and frequency-weighted IoU (Long et al.,
-2015, section 5). ``boundary_f1`` scores how well predicted contours fall on true ones
-(Csurka, Larlus, Perronnin, 2013).
-
-Conventions: rows of the matrix are target classes, columns predicted classes; pixels whose
-target is ``ignore_index`` (255) are skipped. A class absent from both target and prediction
-has IoU ``NaN`` and is left out of the mIoU. When no pixel is labelled at all, every score
-is ``NaN`` and a ``RuntimeWarning`` says so. Labels may have any integer dtype (uint8 masks
-as PNG files load); they are converted to int64 before any arithmetic. ``boundary_f1``'s
-docstring says how it treats ignored pixels and how its tolerance compares with DAVIS and
-BSDS.
-
-Differences with torchmetrics 1.x (checked in ``tests/unit/test_metrics.py``):
-
-- ``MulticlassJaccardIndex(average=None)`` gives 0, not NaN, for a class absent from both
-  (its ``zero_division``); ``average="macro"`` leaves such classes out, like ``miou``.
-- ``MulticlassAccuracy(average="macro")`` averages recall over classes present in the target
-  *or* the prediction (a class only predicted counts as 0); ``mean_accuracy`` averages over
-  classes present in the target only (Long et al.'s "mean accuracy"). They agree when every
-  predicted class also occurs in the target.
-- ``MulticlassJaccardIndex(average="weighted")`` equals ``fw_iou``.
-- ``MulticlassConfusionMatrix`` equals ``matrix`` for every integer label dtype (uint8,
-  int8, int16, int32, int64); torchmetrics has no boundary F1 score.
+``boundary_f1`` follows Csurka, Larlus and Perronnin (2013): per image and class, the
+precision and recall of boundary pixels matched within a distance tolerance, their F1,
+averaged over the classes present. Its docstring says how it treats ignored pixels and how
+its tolerance compares with DAVIS and BSDS.
 
 References
 ----------
-- Long, Shelhamer, Darrell, "Fully convolutional networks for semantic segmentation", CVPR
-  2015 (pixel accuracy, mean accuracy, mean IU, frequency weighted IU).
 - Csurka, Larlus, Perronnin, "What is a good evaluation measure for semantic segmentation?",
   BMVC 2013 (the boundary F1 score, per image and class, averaged over classes present).
 - Perazzi, Pont-Tuset, McWilliams, Van Gool, Gross, Sorkine-Hornung, "A benchmark dataset
@@ -37,14 +14,11 @@ References
   boundary measure ``F`` (``f_measure``, ``seg2bmap``).
 - Martin, Fowlkes, Malik, "Learning to detect natural image boundaries using local
   brightness, color, and texture cues", TPAMI 2004 (BSDS boundary precision and recall).
-- torchmetrics ``MulticlassJaccardIndex``, ``MulticlassAccuracy``,
-  ``MulticlassConfusionMatrix``: https://lightning.ai/docs/torchmetrics/
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
@@ -53,168 +27,13 @@ import torch.nn.functional as F
 from course_lib._checks import (
     check_ignore_index,
     check_int,
-    check_labels,
+    check_label_maps,
     check_num_classes,
     type_name,
 )
+from course_lib.metrics._common import warn_empty
 
-__all__ = ["ConfusionMatrix", "boundary_f1"]
-
-_EMPTY = ("no labelled pixel was seen (all pixels are ignore_index={ignore}, or update() was "
-          "never called): the scores are NaN")
-
-
-# ----------------------------------------------------------------------------- validation
-def _check_pair(pred, target, num_classes, ignore_index):
-    """Validate two label maps of any integer dtype; return them as int64 (no wrap-around)."""
-    if not isinstance(pred, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError(f"pred and target must be torch.Tensors, got {type_name(pred)} "
-                        f"and {type_name(target)}")
-    if pred.shape != target.shape or pred.ndim not in (2, 3):
-        raise ValueError(f"pred and target must be label maps of the same shape (H, W) or "
-                         f"(N, H, W), got pred {tuple(pred.shape)} and target "
-                         f"{tuple(target.shape)}")
-    check_labels("pred", pred, num_classes, ignore_index, allow_ignore=False)
-    check_labels("target", target, num_classes, ignore_index)
-    return pred.long(), target.long()  # uint8 * C overflows for C >= 17; bincount wants int64
-
-
-# ----------------------------------------------------------------------------- confusion matrix
-class ConfusionMatrix:
-    """Pixel counts ``matrix[t, p]`` of target class ``t`` predicted as ``p``, over a dataset.
-
-    Parameters
-    ----------
-    num_classes : int
-        Number of classes, background included.
-    ignore_index : int or None
-        Target label of pixels to skip (default 255). Must not be a valid class.
-
-    Attributes
-    ----------
-    matrix : torch.Tensor, shape (C, C), int64
-        Rows are target classes, columns predicted classes.
-
-    Examples
-    --------
-    >>> cm = ConfusionMatrix(3)
-    >>> target = torch.tensor([[0, 0, 1], [1, 255, 2]])
-    >>> pred = torch.tensor([[0, 1, 1], [1, 2, 2]])
-    >>> cm.update(pred, target).matrix.tolist()
-    [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
-    >>> cm.pixel_accuracy(), [round(v, 3) for v in cm.iou().tolist()]
-    (0.8, [0.5, 0.667, 1.0])
-    """
-
-    def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
-        self.num_classes = check_num_classes(num_classes)
-        self.ignore_index = check_ignore_index(ignore_index, num_classes)
-        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-
-    def __repr__(self) -> str:
-        return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index="
-                f"{self.ignore_index}, pixels={int(self.matrix.sum())})")
-
-    def reset(self) -> ConfusionMatrix:
-        """Zero the counts; return ``self``."""
-        self.matrix.zero_()
-        return self
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> ConfusionMatrix:
-        """Add the pixels of one batch; return ``self`` (so calls chain).
-
-        Parameters
-        ----------
-        pred : torch.Tensor, shape (H, W) or (N, H, W), any integer dtype
-            Predicted labels in ``[0, C)`` (not logits: take ``logits.argmax(1)``).
-        target : torch.Tensor, same shape as ``pred``, any integer dtype
-            True labels in ``[0, C)`` or ``ignore_index`` (uint8 masks as PNG files load
-            work; both are converted to int64 before any arithmetic).
-        """
-        pred, target = _check_pair(pred, target, self.num_classes, self.ignore_index)
-        c = self.num_classes
-        pred = pred.to(target.device)
-        if self.ignore_index is not None:
-            valid = target != self.ignore_index
-            pred, target = pred[valid], target[valid]  # (P,) labelled pixels
-        codes = target.reshape(-1) * c + pred.reshape(-1)  # (P,) one code per pixel, int64
-        counts = torch.bincount(codes, minlength=c * c)  # (C*C,)
-        self.matrix += counts.reshape(c, c).cpu()  # (C, C)
-        return self
-
-    def __add__(self, other: ConfusionMatrix) -> ConfusionMatrix:
-        if not isinstance(other, ConfusionMatrix) or other.num_classes != self.num_classes:
-            raise ValueError("can only add a ConfusionMatrix with the same num_classes")
-        out = ConfusionMatrix(self.num_classes, self.ignore_index)
-        out.matrix = self.matrix + other.matrix
-        return out
-
-    # ------------------------------------------------------------------ scores
-    def _empty(self) -> bool:
-        if int(self.matrix.sum()) == 0:
-            warnings.warn(_EMPTY.format(ignore=self.ignore_index), RuntimeWarning, stacklevel=3)
-            return True
-        return False
-
-    def _parts(self):
-        m = self.matrix.double()
-        tp = m.diag()  # (C,)
-        return tp, m.sum(1), m.sum(0)  # true positives, target counts, predicted counts
-
-    def pixel_accuracy(self) -> float:
-        """Correct pixels / labelled pixels: ``trace(M) / sum(M)``."""
-        if self._empty():
-            return math.nan
-        tp, support, _ = self._parts()
-        return float(tp.sum() / support.sum())
-
-    def mean_accuracy(self) -> float:
-        """Recall ``M[c, c] / sum_p M[c, p]`` averaged over classes present in the target."""
-        if self._empty():
-            return math.nan
-        tp, support, _ = self._parts()
-        present = support > 0
-        return float((tp[present] / support[present]).mean())
-
-    def iou(self) -> torch.Tensor:
-        """Per-class IoU ``tp / (tp + fp + fn)``, shape (C,), float64.
-
-        ``NaN`` for a class absent from both target and prediction; 0 for a class that is
-        only predicted, or only in the target.
-        """
-        self._empty()
-        tp, support, predicted = self._parts()
-        union = support + predicted - tp  # (C,) tp + fn + fp
-        return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, math.nan))
-
-    def miou(self) -> float:
-        """Mean IoU over classes whose IoU is not ``NaN``."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            iou = self.iou()
-        if self._empty():
-            return math.nan
-        return float(iou.nanmean())
-
-    def fw_iou(self) -> float:
-        """Frequency-weighted IoU ``sum_c (support_c / total) IoU_c`` (Long et al. 2015)."""
-        if self._empty():
-            return math.nan
-        tp, support, predicted = self._parts()
-        union = (support + predicted - tp).clamp_min(1)
-        return float(((support / support.sum()) * (tp / union)).sum())
-
-    def compute(self) -> dict:
-        """All scores: ``pixel_acc``, ``mean_acc``, ``miou``, ``fw_iou`` (floats), ``iou``
-        (list of C floats, NaN for absent classes). Warns once if no pixel is labelled."""
-        empty = self._empty()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out = {"pixel_acc": self.pixel_accuracy(), "mean_acc": self.mean_accuracy(),
-                   "miou": self.miou(), "fw_iou": self.fw_iou(), "iou": self.iou().tolist()}
-        if empty:
-            out["iou"] = [math.nan] * self.num_classes
-        return out
+__all__ = ["boundary_f1"]
 
 
 # ----------------------------------------------------------------------------- boundary F1
@@ -398,7 +217,7 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2,
                               valid_t.max() if valid_t.numel() else 0)) + 1
     num_classes = check_num_classes(num_classes)
     ignore_index = check_ignore_index(ignore_index, num_classes)
-    pred, target = _check_pair(pred, target, num_classes, ignore_index)
+    pred, target = check_label_maps(pred, target, num_classes, ignore_index)
     if pred.ndim == 2:
         pred, target = pred[None], target[None]  # (1, H, W)
     pred = pred.to(target.device)
@@ -413,6 +232,6 @@ def boundary_f1(pred: torch.Tensor, target: torch.Tensor, tolerance: int = 2,
     present = (target[:, None] == classes).any(3).any(2)  # (N, C) classes in each target
     per_image = (f1 * present).sum(1) / present.sum(1)  # (N,) NaN for all-ignored images
     if not bool(present.any()):
-        warnings.warn(_EMPTY.format(ignore=ignore_index), RuntimeWarning, stacklevel=2)
+        warn_empty(ignore_index, stacklevel=2)
         return math.nan
     return float(per_image.nanmean())

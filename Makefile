@@ -8,20 +8,23 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 
-.PHONY: help setup lab test lint exercises bench grade release feedback constraints checkpoints clean
+.PHONY: help setup lab test lint exercises colab bench grade release feedback constraints \
+	checkpoints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # (Re)create the virtual environment when it is missing or older than the dependency files.
+# `.[dev]` = the runtime set + `lab` (JupyterLab, ipykernel, nbgrader) + the test tools.
 $(STAMP): pyproject.toml constraints.txt
 	@echo ">> installing the course into $(VENV) (first time: ~4 min, ~6 GB with torch)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create or refresh .venv from pyproject.toml + constraints.txt
+setup: $(STAMP)  ## create or refresh .venv (runtime + the lab and dev extras)
 
+# JupyterLab, ipykernel and nbgrader (the Validate button) come from the `lab` extra.
 lab: setup  ## start JupyterLab on lectures/ (PORT=8888 by default; next free port if busy)
 	@$(PY) tools/lab.py
 
@@ -32,6 +35,12 @@ lint: setup  ## ruff on code and notebooks
 	$(VENV)/bin/ruff check .
 
 exercises: setup  ## regenerate exercises/ from solutions/ with nbgrader
+	$(PY) -m tools.grading generate $(ASSIGNMENTS)
+
+# The badge and install cell of every notebook, from [tool.course] in pyproject.toml.
+# NOTEBOOKS narrows it (e.g. NOTEBOOKS=lectures/05_context_before_fcn.ipynb).
+colab: setup  ## rewrite Colab badges + install cells from [tool.course], regenerate exercises/
+	$(PY) -m tools.colab $(NOTEBOOKS)
 	$(PY) -m tools.grading generate $(ASSIGNMENTS)
 
 bench: setup  ## print the performance report (notebook times come from the last `make test`)

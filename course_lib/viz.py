@@ -41,8 +41,17 @@ def _voc_palette(n: int = 256) -> np.ndarray:
     return palette
 
 
-#: Colour of every label, uint8 (256, 3); label 255 (``ignore_index``) is white.
+#: Bright, distinct colours of labels 1..20 (S. Trubetskoy, "List of 20 simple, distinct
+#: colors"): VOC's first colours (dark red, dark green, olive) vanish on a photo.
+BRIGHT = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+          (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+          (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+          (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128)]
+
+#: Colour of every label, uint8 (256, 3): 0 (background) black, 1..20 the bright colours,
+#: the other labels the VOC colour map, 255 (``ignore_index``) white.
 PALETTE: np.ndarray = _voc_palette()
+PALETTE[1:1 + len(BRIGHT)] = BRIGHT
 IGNORE_COLOR = (255, 255, 255)
 PALETTE[255] = IGNORE_COLOR
 PALETTE.setflags(write=False)
@@ -111,8 +120,17 @@ def to_hwc(image) -> np.ndarray:
     return np.clip(im, 0.0, 1.0)
 
 
-def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
-    """Blend a colourised mask over an image; background (label 0) stays untouched.
+def overlay(image, mask, alpha: float = 0.45, *, outline: bool = True,
+            dim: float = 0.45) -> np.ndarray:
+    """Lay a label mask over an image so that every class reads on any image.
+
+    Each object is filled with its class colour at opacity ``alpha`` and, with ``outline``,
+    its border pixels (``skimage.segmentation.find_boundaries``, ``mode="inner"``) are drawn
+    in the full colour, with a rim of background colour (black) just outside. The background
+    (label 0, black in the palette) is drawn honestly: the image there is darkened by
+    ``dim`` (blended with black), so the objects stand out and a black "background" legend
+    entry means what it shows. Label 255 (ignore) is
+    blended with white like any other label.
 
     Parameters
     ----------
@@ -120,31 +138,51 @@ def overlay(image, mask, alpha: float = 0.5) -> np.ndarray:
         Float in [0, 1] (or uint8 in [0, 255]).
     mask : array_like of int, shape (H, W)
     alpha : float
-        Opacity of the mask colours, in [0, 1].
+        Opacity of the class fill, in [0, 1].
+    outline : bool
+        Draw each object's border in its full class colour.
+    dim : float
+        How much the background is darkened, in [0, 1] (0: left as it is).
 
     Returns
     -------
     numpy.ndarray, shape (H, W, 3), float32 in [0, 1]
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    for name, value in (("alpha", alpha), ("dim", dim)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
     im = to_hwc(image)
     colours = colorize(mask)
     if colours.shape[:2] != im.shape[:2]:
         raise ValueError(f"image {im.shape[:2]} and mask {colours.shape[:2]} sizes differ")
-    fg = (_to_numpy(mask) != 0)[..., None]
-    return np.where(fg, (1 - alpha) * im + alpha * colours, im).astype(np.float32)
+    labels = _to_numpy(mask)
+    fg = (labels != 0)[..., None]
+    out = np.where(fg, (1 - alpha) * im + alpha * colours, (1 - dim) * im)
+    if outline and fg.any():
+        from skimage.segmentation import find_boundaries
+
+        edge = find_boundaries(labels, connectivity=1, mode="inner") & fg[..., 0]
+        out[edge] = colours[edge]
+        rim = find_boundaries(labels, connectivity=1, mode="outer") & ~fg[..., 0]
+        out[rim] = colours[rim]  # the background's own colour (black): a dark rim
+    return out.astype(np.float32)
 
 
-def legend_handles(class_names):
-    """Matplotlib patches, one per class in palette colour, for ``ax.legend(handles=...)``."""
+def legend_handles(class_names, *, background: bool = True):
+    """Matplotlib patches, one per class in palette colour, for ``ax.legend(handles=...)``.
+
+    Every patch has a grey edge, so the black background entry is drawn and visible. It is
+    honest for :func:`colorize` maps (background black) and :func:`overlay` (background
+    darkened); ``background=False`` leaves label 0 out.
+    """
     from matplotlib.patches import Patch
 
-    return [Patch(color=PALETTE[i] / 255.0, label=name) for i, name in enumerate(class_names)]
+    return [Patch(facecolor=PALETTE[i] / 255.0, edgecolor="0.5", label=name)
+            for i, name in enumerate(class_names) if background or i != 0]
 
 
 def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 2.0,
-              alpha: float = 0.5):
+              alpha: float = 0.45, class_names=None):
     """Show images in a grid; with ``masks``, each image is followed by its overlay row.
 
     Parameters
@@ -157,6 +195,10 @@ def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 
         Images per row.
     size : float
         Inches per panel.
+    alpha : float
+        Opacity of the class fill of the overlays (see :func:`overlay`).
+    class_names : sequence of str, optional
+        With ``masks``: add a legend of these classes under the grid.
 
     Returns
     -------
@@ -186,8 +228,15 @@ def show_grid(images, masks=None, *, titles=None, ncols: int = 8, size: float = 
         if titles is not None:
             axes[row, col].set_title(titles[i], fontsize=9)
         if masks is not None:
-            axes[row + 1, col].imshow(overlay(image, masks[i], alpha))
-    fig.tight_layout()
+            axes[row + 1, col].imshow(overlay(image, masks[i], alpha), interpolation="nearest")
+    if masks is not None and class_names is not None:
+        height = size * nrows + 0.4
+        fig.set_size_inches(size * ncols, height)
+        fig.legend(handles=legend_handles(class_names), loc="lower center",
+                   ncol=len(class_names), frameon=False)
+        fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -38,12 +38,64 @@ from course_lib.utils import atomic_save, num_params, seed_everything
 __all__ = ["CHECKPOINT_DIR", "RECIPES", "names", "manifest", "load", "train", "sha256",
            "build", "main"]
 
+#: The repository's home of the checkpoints (a checkout, or an editable install of it).
+_REPO_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+
+
+def _shipped_dir() -> Path:
+    """The package's ``checkpoints`` folder when installed from a wheel (package data, mapped
+    from ``data/checkpoints`` by pyproject.toml), else the repository's ``data/checkpoints``."""
+    from importlib.resources import files
+
+    packaged = Path(str(files("course_lib") / "checkpoints"))
+    return packaged if (packaged / "MANIFEST.json").is_file() else _REPO_DIR
+
+
 #: Where the shipped checkpoints and ``MANIFEST.json`` live.
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
+CHECKPOINT_DIR = _shipped_dir()
 MANIFEST = "MANIFEST.json"
 _VAL = {"split": "val", "length": 200, "image_size": 64, "seed": 0}
 _TRAIN = {"split": "train", "length": 2000, "image_size": 64, "seed": 0}
 _CONTEXT = "course_lib.models.context."
+_ALL_CONV = "course_lib.models.simple.all_conv_net"
+#: Lecture 04, section 3: shapes of every size to train on, small ones to validate on.
+_RF_DATA = {"train": {"split": "train", "length": 2000, "image_size": 32, "seed": 0,
+                      "scale": [0.25, 0.95], "min_shapes": 1, "max_shapes": 3},
+            "val": {"split": "val", "length": 200, "image_size": 32, "seed": 0,
+                    "scale": [0.25, 0.35], "min_shapes": 2, "max_shapes": 5}}
+#: Lecture 04, section 4: small shapes, triangles rare.
+_IMB_DATA = {split: {"split": split, "length": length, "image_size": 32, "seed": 0,
+                     "class_probs": [0.6, 0.3, 0.1], "scale": [0.15, 0.35]}
+             for split, length in (("train", 2000), ("val", 200))}
+_IMB_NET = {"num_layers": 4, "width": 32, "num_classes": 4, "dilation": [1, 2, 4, 8]}
+_STEPS = {"steps": 2000, "log_every": 250, "lr": 3e-3, "batch_size": 16, "optimizer": "adam",
+          "seed": 0}
+
+
+class _WeightedCE(str):
+    """A class-weighted cross-entropy that :func:`course_lib.train.fit` calls as its ``loss``.
+
+    A ``str`` (``"weighted_ce:[w0, w1, ...]"``), so the recipe stays plain JSON in the manifest.
+    """
+
+    def __new__(cls, weight):
+        weight = tuple(float(w) for w in weight)
+        self = super().__new__(cls, "weighted_ce:" + json.dumps(list(weight)))
+        self.weight = weight
+        return self
+
+    def __getnewargs__(self):
+        return (self.weight,)
+
+    def __call__(self, logits, target):
+        from course_lib.losses import weighted_cross_entropy
+
+        weight = torch.tensor(self.weight, dtype=logits.dtype, device=logits.device)
+        return weighted_cross_entropy(logits, target, weight)
+
+
+#: Median-frequency weights of 200 training masks of ``_IMB_DATA`` (lecture 04 recomputes them).
+IMBALANCE_WEIGHTS = (0.0895, 0.878, 1.1614, 2.6803)
 
 #: How every shipped checkpoint is made. ``python -m course_lib.zoo train NAME`` replays it;
 #: the manifest copies it next to the results (a unit test checks that they agree).
@@ -78,11 +130,61 @@ RECIPES: dict[str, dict] = {
                 "loss": "ce"},
         "num_threads": 1,
     },
+    "allconv_rf13": {
+        "description": "all-conv net, six 3x3 convs (13 px field), lecture 04 field experiment",
+        "builder": _ALL_CONV,
+        "kwargs": {"num_layers": 6, "width": 32, "num_classes": 4},
+        "data": _RF_DATA,
+        "fit": {**_STEPS, "loss": "ce"},
+        "num_threads": 1,
+    },
+    "imbalance_ce": {
+        "description": "dilated all-conv net (31 px field), rare triangles, cross-entropy",
+        "builder": _ALL_CONV,
+        "kwargs": _IMB_NET,
+        "data": _IMB_DATA,
+        "fit": {**_STEPS, "loss": "ce"},
+        "num_threads": 1,
+    },
+    "imbalance_wce": {
+        "description": "dilated all-conv net (31 px field), rare triangles, median-frequency "
+                       "weighted cross-entropy",
+        "builder": _ALL_CONV,
+        "kwargs": _IMB_NET,
+        "data": _IMB_DATA,
+        "fit": {**_STEPS, "loss": _WeightedCE(IMBALANCE_WEIGHTS)},
+        "num_threads": 1,
+    },
+    "imbalance_focal": {
+        "description": "dilated all-conv net (31 px field), rare triangles, focal loss (gamma 2)",
+        "builder": _ALL_CONV,
+        "kwargs": _IMB_NET,
+        "data": _IMB_DATA,
+        "fit": {**_STEPS, "loss": "focal"},
+        "num_threads": 1,
+    },
+    "erf_allconv": {
+        "description": "all-conv net, eight 3x3 convs (17 px field), lecture 02 effective field",
+        "builder": _ALL_CONV,
+        "kwargs": {"num_layers": 8, "width": 16, "num_classes": 4},
+        "data": {"train": {"split": "train", "length": 2000, "image_size": 32, "seed": 0},
+                 "val": {"split": "val", "length": 200, "image_size": 32, "seed": 0}},
+        "fit": {**_STEPS, "steps": 1500, "loss": "ce"},
+        "num_threads": 1,
+    },
 }
 
 
-def _dir(checkpoint_dir) -> Path:
-    return CHECKPOINT_DIR if checkpoint_dir is None else Path(checkpoint_dir)
+def _dir(checkpoint_dir, write: bool = False) -> Path:
+    if checkpoint_dir is not None:
+        return Path(checkpoint_dir)
+    if write and CHECKPOINT_DIR != _REPO_DIR:
+        raise PermissionError(
+            f"course_lib is installed as a package: its checkpoints in {CHECKPOINT_DIR} are "
+            "read-only package data. Pass out_dir= (command line: --out-dir DIR) to write "
+            "the retrained checkpoint elsewhere, and load it with checkpoint_dir=DIR; or "
+            "retrain inside a checkout of the repository (make checkpoints).")
+    return CHECKPOINT_DIR
 
 
 def manifest(checkpoint_dir=None) -> dict[str, dict]:
@@ -207,7 +309,7 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
     if name not in RECIPES:
         raise ValueError(f"no recipe named {name!r}; available: {sorted(RECIPES)}")
     recipe = copy.deepcopy(RECIPES[name])
-    out = _dir(out_dir)
+    out = _dir(out_dir, write=True)
     out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(recipe["num_threads"])

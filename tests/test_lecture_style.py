@@ -37,13 +37,7 @@ from conftest import LECTURES, ROOT
 # (c) Claims asserted in the full lesson only. They stay in the lectures (another change ships
 # trained networks so that they hold in QUICK mode too); until then their test is expected to
 # fail, strictly: once a claim is asserted in both modes, remove its entry here.
-MODE_GUARDED = {
-    "04_semantic_segmentation": (
-        "cell 30 asserts `fg_small > fg_large` under `if not QUICK:` (the all-convolution "
-        "network's mean IoU of the three shape classes is higher on small shapes than on "
-        "large ones)"
-    ),
-}
+MODE_GUARDED: dict[str, str] = {}
 
 
 def _notebook(path):

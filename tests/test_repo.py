@@ -66,9 +66,81 @@ def _names(requirements) -> dict[str, str]:
     return out
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _extra(project, name) -> dict[str, str]:
+    """The packages of an extra, the extras it pulls in (`course-lib[lab]`) expanded."""
+    own = project["name"].lower().replace("_", "-")
+    out = {}
+    for req in project["optional-dependencies"][name]:
+        (key, value), = _names([req]).items()
+        if key == own:
+            for extra in re.search(r"\[([^\]]+)\]", req).group(1).split(","):
+                out.update(_extra(project, extra.strip()))
+        else:
+            out[key] = value
+    return out
+
+
+def _all_packages(project) -> dict[str, str]:
+    """Runtime + every extra: what `make setup` (`.[dev]`) installs."""
+    return {**_names(project["dependencies"]), **_extra(project, "dev")}
+
+
+# What Google Colab ships (2026) and the install cell must not replace, and the Jupyter stack
+# that belongs in the `lab` extra, never in the runtime set.
+COLAB_PROVIDES = {"torch", "torchvision", "numpy", "scipy", "matplotlib", "scikit-image",
+                  "sympy", "tqdm", "ipython", "ipywidgets"}
+LAB = {"jupyterlab", "ipykernel", "nbgrader"}
+
+
+def _imported_top_level_modules() -> set[str]:
+    """Top-level modules imported by course_lib and by the code cells of every notebook."""
+    sources = [p.read_text() for p in _course_lib_files()]
+    for path in ALL_NOTEBOOKS:
+        sources += [c.source for c in nbformat.read(path, as_version=4).cells
+                    if c.cell_type == "code"]
+    found = set()
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names)
+
+
+# import name -> distribution; only the ones that differ
+DISTRIBUTIONS = {"skimage": "scikit-image", "IPython": "ipython", "PIL": "pillow"}
+# imported only by hidden tests of solutions/ (run by the grader, in the dev environment)
+GRADER_ONLY = {"torchmetrics"}
+
+
+def test_runtime_dependencies_are_what_the_notebooks_import():
+    project = _project()
+    runtime = set(_names(project["dependencies"]))
+    imported = {DISTRIBUTIONS.get(m, m).lower() for m in _imported_top_level_modules()}
+    imported -= {"course-lib", "course_lib", *GRADER_ONLY}
+    assert runtime == imported, (f"runtime dependencies {sorted(runtime)} differ from what "
+                                 f"course_lib and the notebooks import {sorted(imported)}")
+    assert runtime <= COLAB_PROVIDES, "a runtime dependency Colab does not ship"
+    assert not runtime & LAB, "JupyterLab, ipykernel, nbgrader go in the `lab` extra"
+    assert set(_extra(project, "lab")) == LAB
+    assert LAB <= set(_extra(project, "dev")), "`dev` must include `lab`"
+    reqs = _names(project["dependencies"])
+    # ipywidgets 7.7 (Colab's) must satisfy the bound: the explorers support 7.7 and 8.x
+    assert reqs["ipywidgets"].replace(" ", "") == "ipywidgets>=7.7,<9"
+    assert reqs["ipython"].replace(" ", "") == "ipython>=7.34"
+
+
 def test_environment_yml_matches_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    wanted = _all_packages(_project())
     text = (ROOT / "environment.yml").read_text()
     pip_section = text.split("- pip:", 1)[1].splitlines()
     pip_reqs = [ln.strip()[2:] for ln in pip_section
@@ -78,8 +150,7 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_constraints_pin_every_dependency():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = _names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    wanted = _all_packages(_project())
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if "==" in line and not line.startswith("#"):

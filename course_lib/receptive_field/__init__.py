@@ -30,6 +30,7 @@ from course_lib.receptive_field.recurrence import (
 from course_lib.receptive_field.stacks import (
     build_module,
     dilated_stack,
+    is_pool,
     layers_for_field,
     parse_layers,
     stacked_3x3,
@@ -39,6 +40,6 @@ from course_lib.receptive_field.stacks import (
 
 __all__ = ["Layer", "RFInfo", "receptive_field", "extend", "closed_form_size", "format_table",
            "unit_field", "stacked_3x3", "layers_for_field", "vgg_like", "dilated_stack",
-           "vgg16_layers", "parse_layers", "build_module", "receptive_field_of",
+           "vgg16_layers", "parse_layers", "is_pool", "build_module", "receptive_field_of",
            "effective_receptive_field", "support_box", "coord_map", "crop_offset",
            "RFFraction", "field_row", "NodeRule", "node_rules"]

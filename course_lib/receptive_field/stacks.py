@@ -27,6 +27,7 @@ from course_lib._checks import check_int, type_name
 from course_lib.receptive_field.recurrence import Layer
 
 __all__ = ["stacked_3x3", "layers_for_field", "vgg_like", "dilated_stack", "vgg16_layers",
+           "is_pool",
            "parse_layers", "build_module"]
 
 _TOKEN = re.compile(r"(conv|pool)(\d+)((?:\s+[spd]\d+)*)")
@@ -47,14 +48,24 @@ def layers_for_field(target: int, kernel: int = 3) -> int:
 
 
 def vgg_like(blocks: int, convs_per_block: int = 2) -> list[Layer]:
-    """Blocks of 3x3 convs with a 2x2/2 max-pool between blocks (6 blocks of 2 -> 284)."""
+    """Blocks of 3x3 convs with a 2x2/2 max-pool between blocks (6 blocks of 2 -> 284).
+
+    Layers are named ``block<b>.conv<c>`` and ``block<b>.pool``, not VGG16's ``conv<b>_<c>`` /
+    ``pool<b>``: this stack is not VGG16 (its ``block5.pool`` sees 156 px, VGG16's pool5 212).
+
+    Examples
+    --------
+    >>> [layer.name for layer in vgg_like(2)]
+    ['block1.conv1', 'block1.conv2', 'block1.pool', 'block2.conv1', 'block2.conv2']
+    """
     blocks = check_int("blocks", blocks, 1)
     convs_per_block = check_int("convs_per_block", convs_per_block, 1)
     layers = []
     for b in range(1, blocks + 1):
-        layers += [Layer(f"conv{b}_{c}", 3, padding=1) for c in range(1, convs_per_block + 1)]
+        layers += [Layer(f"block{b}.conv{c}", 3, padding=1)
+                   for c in range(1, convs_per_block + 1)]
         if b < blocks:
-            layers.append(Layer(f"pool{b}", 2, stride=2))
+            layers.append(Layer(f"block{b}.pool", 2, stride=2))
     return layers
 
 
@@ -129,6 +140,22 @@ def parse_layers(spec: str) -> list[Layer]:
     return layers
 
 
+def is_pool(layer: Layer) -> bool:
+    """Whether a layer's name marks a pooling: its last component starts with ``"pool"``.
+
+    Components are separated by ``":"`` (:func:`parse_layers`: ``"3:pool2"``) or ``"."``
+    (:func:`vgg_like`: ``"block1.pool"``); VGG16's ``"pool1"`` is one component.
+
+    Examples
+    --------
+    >>> [is_pool(Layer(n, 2, 2)) for n in ("pool1", "3:pool2", "block1.pool", "block1.conv1")]
+    [True, True, True, False]
+    """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer must be a Layer, got {type_name(layer)}")
+    return re.split(r"[:.]", layer.name)[-1].startswith("pool")
+
+
 def build_module(layers: Sequence[Layer], channels: int = 1) -> nn.Sequential:
     """A real module with the geometry of ``layers``: ``Conv2d`` with all-ones weights, no
     bias, and ``AvgPool2d`` for pools (every input of a window gets a gradient).
@@ -139,7 +166,7 @@ def build_module(layers: Sequence[Layer], channels: int = 1) -> nn.Sequential:
     Parameters
     ----------
     layers : sequence of Layer
-        Names starting with ``"pool"`` (or containing ``":pool"``) become pools.
+        Layers whose name says pool (:func:`is_pool`) become pools.
     channels : int
         Input and output channels of every conv.
 
@@ -153,8 +180,7 @@ def build_module(layers: Sequence[Layer], channels: int = 1) -> nn.Sequential:
     for layer in layers:
         if not isinstance(layer, Layer):
             raise TypeError(f"layers must hold Layer objects, got {type_name(layer)}")
-        kind = layer.name.split(":")[-1]
-        if kind.startswith("pool"):
+        if is_pool(layer):
             if layer.dilation != 1:
                 raise ValueError(f"Layer {layer.name!r}: a pool cannot be dilated here "
                                  "(AvgPool2d has no dilation)")

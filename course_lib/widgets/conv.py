@@ -21,7 +21,14 @@ import torch
 from course_lib._checks import check_choice
 from course_lib.datasets import camera_image
 from course_lib.ops import conv2d, conv_output_size
-from course_lib.widgets._render import new_figure, png_image, show_figure
+from course_lib.widgets._render import (
+    control_options,
+    controls_row,
+    new_figure,
+    png_image,
+    show_figure,
+    show_invalid,
+)
 
 __all__ = ["KERNELS", "kernel", "conv_explorer_step", "conv_explorer"]
 
@@ -109,15 +116,18 @@ def conv_explorer(image=None):
     Returns
     -------
     ipywidgets.VBox
-        Children: ``[controls (HBox of 4 sliders), size label, Image with the figure (PNG)]``.
+        Children: ``[controls (wrapping HBox: kernel dropdown, 3 sliders), size label, Image
+        with the figure (PNG; a grey panel with the message while a setting is invalid)]``.
     """
     import ipywidgets as widgets
 
     x = camera_image(128) if image is None else _as_image(image)
-    kernel_w = widgets.Dropdown(options=list(KERNELS), value="sobel x", description="kernel")
-    stride_w = widgets.IntSlider(1, min=1, max=4, description="stride")
-    padding_w = widgets.IntSlider(0, min=0, max=4, description="padding")
-    dilation_w = widgets.IntSlider(1, min=1, max=4, description="dilation")
+    kernel_w = widgets.Dropdown(options=list(KERNELS), value="sobel x", description="kernel",
+                                **control_options("260px"))
+    stride_w = widgets.IntSlider(1, min=1, max=4, description="stride", **control_options())
+    padding_w = widgets.IntSlider(0, min=0, max=4, description="padding", **control_options())
+    dilation_w = widgets.IntSlider(1, min=1, max=4, description="dilation",
+                                   **control_options())
     label = widgets.Label()
     picture = png_image("640px")
 
@@ -127,6 +137,7 @@ def conv_explorer(image=None):
                                          dilation_w.value)
         except ValueError as err:
             label.value = f"invalid setting: {err}"
+            show_invalid(picture, label.value, 8, 4)  # no stale picture next to the error
             return
         label.value = text
         fig = new_figure(8, 4)
@@ -142,5 +153,5 @@ def conv_explorer(image=None):
     for w in (kernel_w, stride_w, padding_w, dilation_w):
         w.observe(update, names="value")
     update()
-    controls = widgets.HBox([kernel_w, stride_w, padding_w, dilation_w])
+    controls = controls_row([kernel_w, stride_w, padding_w, dilation_w])
     return widgets.VBox([controls, label, picture])

@@ -19,9 +19,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from course_lib.receptive_field import Layer, parse_layers, unit_field
+from course_lib.receptive_field import Layer, is_pool, parse_layers, unit_field
 from course_lib.viz import to_hwc
-from course_lib.widgets._render import new_figure, png_image, show_figure
+from course_lib.widgets._render import (
+    DESCRIPTION_WIDTH,
+    control_options,
+    controls_row,
+    new_figure,
+    png_image,
+    show_figure,
+    show_invalid,
+)
 
 __all__ = ["PRESETS", "draw_field", "receptive_field_explorer"]
 
@@ -63,7 +71,7 @@ def _initial_spec(layers) -> str:
         return PRESETS["VGG-like (2 blocks)"]
     if isinstance(layers, str):
         return layers
-    return ", ".join(f"{'pool' if x.name.split(':')[-1].startswith('pool') else 'conv'}"
+    return ", ".join(f"{'pool' if is_pool(x) else 'conv'}"
                      f"{x.kernel_size} s{x.stride} p{x.padding} d{x.dilation}" for x in layers)
 
 
@@ -103,7 +111,8 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
     -------
     ipywidgets.VBox
         Children: ``[spec Text, HBox of buttons and presets, HBox of unit sliders and grid
-        checkbox, status Label, HBox(table HTML, figure as a PNG Image)]``.
+        checkbox, status Label, HBox(table HTML, figure as a PNG Image)]``; the HBoxes wrap
+        on a narrow screen, and an invalid stack shows a grey panel instead of a stale field.
     """
     import ipywidgets as widgets
 
@@ -116,13 +125,15 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
     spec = _initial_spec(layers)
     parse_layers(spec)  # fail early on a bad initial spec
     text = widgets.Text(spec, description="layers", continuous_update=False,
-                        layout=widgets.Layout(width="95%"))
+                        layout=widgets.Layout(width="95%"),
+                        style={"description_width": DESCRIPTION_WIDTH})
     buttons = [widgets.Button(description=f"+ {b}") for b in ("conv3", "pool2", "conv3 d2")]
     remove = widgets.Button(description="remove last")
-    presets = widgets.Dropdown(options=["(preset)", *PRESETS], description="preset")
-    unit_i = widgets.IntSlider(0, min=0, max=0, description="unit row")
-    unit_j = widgets.IntSlider(0, min=0, max=0, description="unit col")
-    grid = widgets.Checkbox(True, description="jump grid")
+    presets = widgets.Dropdown(options=["(preset)", *PRESETS], description="preset",
+                               **control_options("300px"))
+    unit_i = widgets.IntSlider(0, min=0, max=0, description="unit row", **control_options())
+    unit_j = widgets.IntSlider(0, min=0, max=0, description="unit col", **control_options())
+    grid = widgets.Checkbox(True, description="jump grid", **control_options("200px"))
     status = widgets.Label()
     table = widgets.HTML()
     picture = png_image("400px")
@@ -147,6 +158,8 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
             result = unit_field(stack, size, (unit_i.value, unit_j.value))
         except ValueError as err:
             status.value = f"invalid stack: {err}"
+            table.value = ""
+            show_invalid(picture, status.value, 5, 5)  # no stale field next to the error
             return
         status.value = (f"unit {result['unit']} of a {result['output_size']} output: field "
                         f"{result['size']} x {result['size']} px, neighbours every "
@@ -162,6 +175,6 @@ def receptive_field_explorer(image=None, layers: str | Sequence[Layer] | None = 
     for w in (text, unit_i, unit_j, grid):
         w.observe(update, names="value")
     update()
-    return widgets.VBox([text, widgets.HBox([*buttons, remove, presets]),
-                         widgets.HBox([unit_i, unit_j, grid]), status,
-                         widgets.HBox([table, picture])])
+    return widgets.VBox([text, controls_row([*buttons, remove, presets]),
+                         controls_row([unit_i, unit_j, grid]), status,
+                         controls_row([table, picture])])

@@ -25,7 +25,14 @@ import torch
 from course_lib._checks import check_choice, check_int
 from course_lib.ops import bilinear_kernel, overlap_counts, splat_steps, stamp_box
 from course_lib.viz import show_numbers
-from course_lib.widgets._render import new_figure, png_image, show_figure
+from course_lib.widgets._render import (
+    control_options,
+    controls_row,
+    new_figure,
+    png_image,
+    show_figure,
+    show_invalid,
+)
 
 __all__ = ["INPUTS", "KERNELS", "explorer_arrays", "transposed_conv_explorer"]
 
@@ -108,18 +115,21 @@ def transposed_conv_explorer(in_size: int = 4, seed: int = 0):
     Returns
     -------
     ipywidgets.VBox
-        Children: ``[controls (HBox), step slider, label, Image with the figure (PNG)]``.
+        Children: ``[controls (HBox, wraps on a narrow screen), step slider, label, Image with
+        the figure (PNG; a grey panel with the message while a setting is invalid)]``.
     """
     import ipywidgets as widgets
 
     in_size = check_int("in_size (the figure annotates every pixel)", in_size, 1, 8)
-    input_w = widgets.Dropdown(options=list(INPUTS), value="ones", description="input")
-    kernel_w = widgets.Dropdown(options=list(KERNELS), value="ones", description="kernel")
-    size_w = widgets.IntSlider(3, min=1, max=5, description="kernel size")
-    stride_w = widgets.IntSlider(2, min=1, max=4, description="stride")
-    padding_w = widgets.IntSlider(0, min=0, max=3, description="padding")
+    input_w = widgets.Dropdown(options=list(INPUTS), value="ones", description="input",
+                               **control_options("260px"))
+    kernel_w = widgets.Dropdown(options=list(KERNELS), value="ones", description="kernel",
+                                **control_options("260px"))
+    size_w = widgets.IntSlider(3, min=1, max=5, description="kernel size", **control_options())
+    stride_w = widgets.IntSlider(2, min=1, max=4, description="stride", **control_options())
+    padding_w = widgets.IntSlider(0, min=0, max=3, description="padding", **control_options())
     step_w = widgets.IntSlider(in_size * in_size - 1, min=0, max=in_size * in_size - 1,
-                               description="step")
+                               description="step", **control_options())
     label = widgets.Label()
     picture = png_image("100%")
 
@@ -130,6 +140,7 @@ def transposed_conv_explorer(in_size: int = 4, seed: int = 0):
             counts = overlap_counts(in_size, size_w.value, stride_w.value, padding_w.value)
         except ValueError as err:
             label.value = f"invalid setting: {err}"
+            show_invalid(picture, label.value, 14, 3.8)  # no stale picture next to the error
             return
         box = stamp_box(step_w.value, in_size, size_w.value, stride_w.value, padding_w.value)
         label.value = (f"input {in_size} x {in_size} -> output {counts.shape[0]} x "
@@ -141,5 +152,5 @@ def transposed_conv_explorer(in_size: int = 4, seed: int = 0):
     for w in (input_w, kernel_w, size_w, stride_w, padding_w, step_w):
         w.observe(update, names="value")
     update()
-    controls = widgets.HBox([input_w, kernel_w, size_w, stride_w, padding_w])
+    controls = controls_row([input_w, kernel_w, size_w, stride_w, padding_w])
     return widgets.VBox([controls, step_w, label, picture])

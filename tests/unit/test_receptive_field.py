@@ -54,9 +54,11 @@ def test_seed_claims():
         assert receptive_field(stacked_3x3(n))[-1].size == 2 * n + 1
     assert layers_for_field(99) == 49 and layers_for_field(100) == 50
     assert receptive_field(stacked_3x3(layers_for_field(99)))[-1].size == 99
-    sizes = [r.size for r in receptive_field(vgg_like(6)) if not r.name.endswith("_1")]
+    sizes = [r.size for r in receptive_field(vgg_like(6)) if not r.name.endswith(".conv1")]
     assert sizes == [5, 6, 14, 16, 32, 36, 68, 76, 140, 156, 284]
-    assert sum(r.name.startswith("conv") for r in receptive_field(vgg_like(6))) == 12
+    assert sum(".conv" in r.name for r in receptive_field(vgg_like(6))) == 12
+    vgg16_names = {layer.name for layer in vgg16_layers()}
+    assert not vgg16_names & {layer.name for layer in vgg_like(6)}  # no name of VGG16 reused
     assert receptive_field(dilated_stack())[-1].size == closed_form_size(dilated_stack()) == 65
 
 
@@ -212,3 +214,14 @@ def test_support_box_of_a_conv_stack_is_its_receptive_field():
         support_box(torch.zeros(4, 4))
     with pytest.raises(ValueError, match=r"grad must be a 2-D tensor \(H, W\), got \(1, 4, 4\)"):
         support_box(torch.ones(1, 4, 4))
+
+
+def test_is_pool_and_build_module_follow_vgg_like_names():
+    from course_lib.receptive_field import build_module, is_pool
+
+    layers = vgg_like(3)
+    assert [is_pool(x) for x in layers].count(True) == 2
+    pools = [m for m in build_module(layers) if isinstance(m, nn.AvgPool2d)]
+    assert len(pools) == 2
+    with pytest.raises(TypeError, match="layer must be a Layer, got tuple"):
+        is_pool((2, 2))

@@ -8,9 +8,12 @@ import torch  # noqa: E402
 from course_lib import viz  # noqa: E402
 
 
-def test_palette_is_voc_and_fixed():
+def test_palette_is_bright_then_voc_and_fixed():
     assert viz.PALETTE.shape == (256, 3) and viz.PALETTE.dtype == np.uint8
-    assert viz.PALETTE[:4].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]]
+    assert viz.PALETTE[:4].tolist() == [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25]]
+    assert viz.PALETTE[21:255].tolist() == viz._voc_palette()[21:255].tolist()
+    bright = viz.PALETTE[1:4].astype(float) @ [0.299, 0.587, 0.114]
+    assert bright.min() > 70  # no dark class colour: they must read on a photo
     assert viz.PALETTE[255].tolist() == [255, 255, 255]
     assert len({tuple(c) for c in viz.PALETTE[:255]}) == 255
     with pytest.raises(ValueError):
@@ -21,11 +24,38 @@ def test_colorize_and_overlay():
     mask = torch.tensor([[0, 1], [2, 255]])
     rgb = viz.colorize(mask)
     assert rgb.shape == (2, 2, 3) and rgb.dtype == np.float32
-    assert np.allclose(rgb[1, 1], 1.0) and np.allclose(rgb[0, 1], [128 / 255, 0, 0])
+    assert np.allclose(rgb[1, 1], 1.0) and np.allclose(rgb[0, 1], [230 / 255, 25 / 255, 75 / 255])
     image = torch.full((3, 2, 2), 0.5)
-    out = viz.overlay(image, mask, alpha=1.0)
+    out = viz.overlay(image, mask, alpha=1.0, outline=False, dim=0.0)
     assert np.allclose(out[0, 0], 0.5) and np.allclose(out[0, 1], rgb[0, 1])
-    assert np.allclose(viz.overlay(image.permute(1, 2, 0).numpy(), mask, 0.0), 0.5)
+    plain = viz.overlay(image.permute(1, 2, 0).numpy(), mask, 0.0, outline=False, dim=0.0)
+    assert np.allclose(plain, 0.5)
+    assert np.allclose(viz.overlay(image, mask, 0.0, outline=False)[0, 0], 0.5 * 0.55)
+
+
+def test_overlay_outlines_objects_and_dims_the_background():
+    image = np.full((9, 9, 3), 0.8, np.float32)
+    mask = np.zeros((9, 9), np.int64)
+    mask[2:7, 2:7] = 1
+    out = viz.overlay(image, mask, alpha=0.3, dim=0.5)
+    colour = viz.PALETTE[1] / 255
+    np.testing.assert_allclose(out[2, 4], colour, rtol=1e-6)  # border: the full class colour
+    np.testing.assert_allclose(out[4, 4], 0.7 * 0.8 + 0.3 * colour, rtol=1e-6)  # light fill
+    np.testing.assert_allclose(out[1, 4], 0.0)  # a black rim just outside the object
+    np.testing.assert_allclose(out[0, 0], 0.4)  # background darkened (towards black)
+    no_line = viz.overlay(image, mask, alpha=0.3, outline=False, dim=0.5)
+    np.testing.assert_allclose(no_line[2, 4], no_line[4, 4])
+
+
+def test_legend_draws_background_honestly_or_leaves_it_out():
+    handles = viz.legend_handles(["background", "circle"])
+    assert [h.get_label() for h in handles] == ["background", "circle"]
+    assert handles[0].get_facecolor()[:3] == (0.0, 0.0, 0.0)
+    assert handles[0].get_edgecolor()[:3] != handles[0].get_facecolor()[:3]  # visible
+    assert [h.get_label() for h in viz.legend_handles(["bg", "x"], background=False)] == ["x"]
+    fig = viz.show_grid([torch.rand(3, 8, 8)], [torch.ones(8, 8, dtype=torch.long)],
+                        class_names=["bg", "x"])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["bg", "x"]
 
 
 @pytest.mark.parametrize("call, exc, match", [
@@ -36,6 +66,8 @@ def test_colorize_and_overlay():
      ValueError, "sizes differ"),
     (lambda: viz.overlay(torch.zeros(3, 2, 2), torch.zeros(2, 2, dtype=torch.long), 2.0),
      ValueError, "alpha"),
+    (lambda: viz.overlay(torch.zeros(3, 2, 2), torch.zeros(2, 2, dtype=torch.long), dim=-1),
+     ValueError, "dim"),
     (lambda: viz.overlay(torch.zeros(5, 2, 2), torch.zeros(2, 2, dtype=torch.long)),
      ValueError, "image must have shape"),
     (lambda: viz.show_grid([]), ValueError, "at least one image"),

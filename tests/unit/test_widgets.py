@@ -65,3 +65,30 @@ def test_all_explorers_are_reexported_from_widgets():
     assert widgets.transposed_conv_explorer is transposed.transposed_conv_explorer
     assert {"conv_explorer", "receptive_field_explorer", "transposed_conv_explorer"} <= set(
         widgets.__all__)
+
+
+def test_invalid_setting_replaces_the_stale_picture():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    box = conv_explorer(torch.rand(8, 8))
+    controls, label, picture = box.children
+    good = picture.value
+    controls.children[3].value = 4  # dilation 4: the kernel spans 9 > 8 pixels
+    assert label.value.startswith("invalid setting")
+    assert picture.value != good and picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    grey = np.asarray(Image.open(io.BytesIO(picture.value)).convert("RGB"))
+    assert np.median(grey) > 150 and grey.std() < 40  # a plain grey panel with the message
+    controls.children[3].value = 1  # valid again: the real picture comes back
+    assert not label.value.startswith("invalid") and picture.value == good
+
+
+def test_controls_wrap_and_sliders_keep_their_width():
+    box = conv_explorer(torch.rand(16, 16))
+    controls = box.children[0]
+    assert controls.layout.flex_flow == "row wrap"
+    for w in controls.children:
+        assert w.layout.width.endswith("px") and int(w.layout.width[:-2]) >= 260
+        assert w.style.description_width == "90px"

@@ -199,3 +199,24 @@ def test_widget_defaults_and_layer_objects():
                                                           Layer("pool", 2, 2)])
     assert box.children[0].value == "conv3 s1 p1 d1, pool2 s2 p0 d1"
     assert "field 4 x 4" in box.children[3].value
+
+
+def test_invalid_stack_greys_the_stale_field_and_wraps_controls():
+    import io
+
+    from PIL import Image
+
+    box = receptive_field_explorer(np.random.default_rng(0).random((64, 64)), "conv3, pool2")
+    text, buttons, units, status, row = box.children
+    table, picture = row.children
+    good = picture.value
+    text.value = "conv3, relu"
+    assert status.value.startswith("invalid stack") and table.value == ""
+    grey = np.asarray(Image.open(io.BytesIO(picture.value)).convert("RGB"))
+    assert picture.value != good and np.median(grey) > 150 and grey.std() < 40
+    text.value = "conv3, pool2"
+    assert picture.value == good and "field 4 x 4" in status.value
+    for hbox in (buttons, units, row):
+        assert hbox.layout.flex_flow == "row wrap"
+    for slider in units.children[:2]:
+        assert slider.layout.width == "400px" and slider.style.description_width == "90px"

@@ -149,3 +149,25 @@ def test_widget_builds_and_updates():
 def test_widget_rejects_bad_size():
     with pytest.raises(ValueError, match=r"in_size .* must be an int in \[1, 8\]"):
         transposed_conv_explorer(9)
+
+
+def test_invalid_setting_greys_the_stale_picture_and_controls_wrap():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    box = transposed_conv_explorer(4)
+    controls, step, label, picture = box.children
+    assert controls.layout.flex_flow == "row wrap"
+    for slider in (*controls.children[2:], step):
+        assert slider.layout.width == "400px" and slider.style.description_width == "90px"
+    controls.children[2].value = 1  # k=1, s=1, p=3 on 4 pixels: 4 - 6 < 1 -> invalid
+    controls.children[3].value = 1
+    good = picture.value
+    controls.children[4].value = 3
+    assert "invalid setting" in label.value and picture.value != good
+    grey = np.asarray(Image.open(io.BytesIO(picture.value)).convert("RGB"))
+    assert np.median(grey) > 150 and grey.std() < 40
+    controls.children[4].value = 0
+    assert "invalid" not in label.value and picture.value == good

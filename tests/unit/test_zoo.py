@@ -10,11 +10,14 @@ from course_lib.datasets import ShapesDataset
 from course_lib.train import evaluate
 
 SHIPPED = ("single_scale", "multiscale", "recurrent")
+#: The networks lectures 02 and 04 load in QUICK mode (small, fast to retrain on one thread).
+LECTURE_NETS = ("erf_allconv", "allconv_rf13", "imbalance_ce", "imbalance_wce",
+                "imbalance_focal")
 MANIFEST = zoo.manifest()
 
 
 def test_manifest_lists_every_shipped_checkpoint_with_its_recipe():
-    assert set(SHIPPED) <= set(zoo.names())
+    assert set(SHIPPED) | set(LECTURE_NETS) <= set(zoo.names())
     for name, record in MANIFEST.items():
         recipe = json.loads(json.dumps(zoo.RECIPES[name]))  # tuples -> lists, as in JSON
         assert {k: record[k] for k in recipe} == recipe, f"{name}: manifest != RECIPES"
@@ -22,7 +25,8 @@ def test_manifest_lists_every_shipped_checkpoint_with_its_recipe():
                     "history", "num_params", "file"):
             assert key in record, f"{name} lacks {key}"
         assert record["builder"].startswith("course_lib.models.")
-        assert set(record["data"]) == {"train", "val"} and "epochs" in record["fit"]
+        assert set(record["data"]) == {"train", "val"}
+        assert ("epochs" in record["fit"]) != ("steps" in record["fit"])
         assert record["file"] == f"{name}.pt"
 
 
@@ -50,6 +54,37 @@ def test_shipped_checkpoint_reproduces_its_recorded_scores(name):
     assert scores["miou"] == pytest.approx(record["metrics"]["miou"], abs=0.01)
     assert scores["pixel_acc"] == pytest.approx(record["metrics"]["pixel_acc"], abs=0.01)
     assert record["history"]["val_miou"][-1] == pytest.approx(record["metrics"]["miou"], abs=1e-3)
+
+
+def test_checkpoint_sizes_stay_within_budget():
+    # At most ~1 MB per checkpoint, under 25 MB for all of them (every file of the folder).
+    files = sorted(zoo.CHECKPOINT_DIR.glob("*.pt"))
+    assert {f.name for f in files} >= {r["file"] for r in MANIFEST.values()}
+    sizes = {f.name: f.stat().st_size for f in files}
+    assert all(size <= 1_000_000 for size in sizes.values()), sizes
+    assert sum(sizes.values()) + (zoo.CHECKPOINT_DIR / "MANIFEST.json").stat().st_size \
+        < 25 * 10**6, sizes
+
+
+@pytest.mark.parametrize("name", LECTURE_NETS)
+def test_lecture_networks_are_small_and_quick_to_retrain(name):
+    record = MANIFEST[name]
+    assert record["size_bytes"] <= 1_000_000 and record["num_params"] < 100_000
+    assert record["train_seconds"] <= 330  # about 5 minutes of one CPU thread, at most
+    assert record["num_threads"] == 1
+    assert record["data"]["val"]["length"] <= 200  # the re-evaluation above stays fast
+
+
+def test_lecture_networks_support_the_claims_of_their_lectures():
+    # "background everywhere" scores a pixel accuracy of 0.79 on this val set
+    assert MANIFEST["erf_allconv"]["metrics"]["pixel_acc"] > 0.79 + 0.1  # really trained
+    assert MANIFEST["allconv_rf13"]["metrics"]["miou"] > 0.3
+    fit = {name: {k: v for k, v in MANIFEST[name]["fit"].items() if k != "loss"}
+           for name in ("imbalance_ce", "imbalance_wce", "imbalance_focal")}
+    assert fit["imbalance_ce"] == fit["imbalance_wce"] == fit["imbalance_focal"]
+    wce = zoo.RECIPES["imbalance_wce"]["fit"]["loss"]
+    assert MANIFEST["imbalance_wce"]["fit"]["loss"] == str(wce)
+    assert wce.weight == tuple(json.loads(str(wce).split(":", 1)[1]))
 
 
 def test_shipped_scores_are_sensible_and_ordered_like_the_papers():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from course_lib._checks import type_name
 from course_lib.receptive_field.recurrence import Layer
 
 __all__ = ["coord_map", "crop_offset"]
@@ -33,17 +34,36 @@ def coord_map(layers: Sequence[Layer]) -> tuple[float, float]:
     return a, b
 
 
-def crop_offset(cropped: Sequence[Layer], reference: Sequence[Layer]) -> int:
+def crop_offset(cropped: Sequence[Layer], reference: Sequence[Layer], *,
+                signed: bool = False) -> int:
     """Offset of a Caffe ``Crop`` that aligns ``cropped`` to ``reference``.
 
     Both chains start at the same blob (the image). Output pixel ``offset`` of ``cropped``
     lies over pixel 0 of ``reference``. FCN-32s: ``crop_offset(fcn32 + [upscore], [])`` = 19.
+
+    ``signed=True`` also accepts an offset of 0 or below: ``-offset`` pixels must then be
+    padded before ``cropped`` (networks with padded convolutions); by default, Caffe's
+    ``Crop`` only, a negative offset is a ValueError.
+
+    Examples
+    --------
+    >>> down, up = Layer("down", 4, 2, padding=1), Layer("up", 4, 2, padding=2, transposed=True)
+    >>> crop_offset([down, up], [], signed=True)
+    -1
     """
+    if not isinstance(signed, bool):
+        raise TypeError(f"signed must be a bool (True or False), got {signed!r} "
+                        f"({type_name(signed)})")
     (a_c, b_c), (a_r, b_r) = coord_map(cropped), coord_map(reference)
     if not math.isclose(a_c, a_r):
         raise ValueError(f"scale mismatch: cropped chain has stride {a_c}, reference {a_r}; "
                          "crop only blobs of the same resolution")
     offset = (b_r - b_c) / a_c
+    if signed and not math.isclose(offset, round(offset)):
+        raise ValueError(f"crop offset must be an integer, got {offset}; align only chains "
+                         "whose grids differ by whole pixels")
+    if signed:
+        return round(offset)
     if offset < 0 or not math.isclose(offset, round(offset)):
         raise ValueError(f"crop offset must be a non-negative integer, got {offset}; "
                          "pad the cropped branch more (FCN pads conv1_1 by 100)")

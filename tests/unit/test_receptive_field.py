@@ -201,6 +201,22 @@ def test_crop_offset_rejects():
         crop_offset([Layer("c", 1, 2)], [Layer("p", 2, 2)])
 
 
+def test_crop_offset_signed_allows_zero_and_below():
+    trunk, up2, pool4, pool3 = _fcn_chains()
+    assert crop_offset(pool4, up2, signed=True) == crop_offset(pool4, up2) == 5  # same value
+    assert crop_offset(up2, pool4, signed=True) == -5  # pad 5 instead of cropping
+    down, up = Layer("down", 4, 2, padding=1), Layer("up", 4, 2, padding=2, transposed=True)
+    assert crop_offset([down, up], [], signed=True) == -1
+    with pytest.raises(ValueError, match="non-negative integer, got -1"):
+        crop_offset([down, up], [])  # the default is unchanged: Caffe's Crop only
+    with pytest.raises(ValueError, match="must be an integer, got 0.25"):
+        crop_offset([Layer("c", 1, 2)], [Layer("p", 2, 2)], signed=True)
+    with pytest.raises(ValueError, match="scale mismatch"):
+        crop_offset(trunk, pool4, signed=True)
+    with pytest.raises(TypeError, match=r"signed must be a bool \(True or False\), got 1 \(int\)"):
+        crop_offset(pool4, up2, signed=1)
+
+
 def test_support_box_of_a_conv_stack_is_its_receptive_field():
     from course_lib.receptive_field import support_box
 

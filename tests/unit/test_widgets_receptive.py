@@ -17,8 +17,8 @@ from course_lib.receptive_field import (  # noqa: E402
     format_table,
     parse_layers,
     receptive_field,
+    unit_field,
 )
-from course_lib.receptive_field import unit_field as rf_explorer_step  # noqa: E402
 from course_lib.widgets import PRESETS, draw_field, receptive_field_explorer  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def test_parse_type_error():
 
 def test_step_matches_recurrence_and_centre_default():
     layers = parse_layers("conv3, conv3, pool2, conv3 d2")
-    result = rf_explorer_step(layers, (64, 48))
+    result = unit_field(layers, (64, 48))
     rows = receptive_field(layers, 64)
     assert result["rows"] == rows and result["size"] == rows[-1].size == 14
     assert result["jump"] == 2 and result["output_size"] == (32, 24)
@@ -79,7 +79,7 @@ def test_step_matches_recurrence_and_centre_default():
 
 
 def test_step_corner_unit_is_clipped_and_grid_stays_inside():
-    result = rf_explorer_step(parse_layers("conv3, conv3"), (8, 8), unit=(0, 7), neighbours=3)
+    result = unit_field(parse_layers("conv3, conv3"), (8, 8), unit=(0, 7), neighbours=3)
     assert result["box"] == (-2.0, 5.0, 3.0, 10.0)
     assert result["clipped"] == (0.0, 5.0, 3.0, 8.0)
     np.testing.assert_array_equal(result["grid_y"], [0.5, 1.5, 2.5, 3.5])
@@ -103,11 +103,11 @@ def test_box_is_the_gradient_support_on_a_real_module(seed):
     module = build_module(layers).double()
     x = torch.rand(1, 1, h, w, dtype=torch.float64, requires_grad=True)
     out = module(x)
-    assert out.shape[-2:] == rf_explorer_step(layers, (h, w))["output_size"]
+    assert out.shape[-2:] == unit_field(layers, (h, w))["output_size"]
     checked = 0
     for i in range(out.shape[-2]):
         for j in range(out.shape[-1]):
-            result = rf_explorer_step(layers, (h, w), unit=(i, j))
+            result = unit_field(layers, (h, w), unit=(i, j))
             (grad,) = torch.autograd.grad(out[0, 0, i, j], x, retain_graph=True)
             rows, cols = np.nonzero(grad[0, 0].numpy())
             y0, x0, y1, x1 = result["clipped"]
@@ -122,21 +122,21 @@ def test_box_is_the_gradient_support_on_a_real_module(seed):
 def test_step_errors():
     layers = parse_layers("conv3, pool2")
     with pytest.raises(ValueError, match="layers is empty"):
-        rf_explorer_step([], (8, 8))
+        unit_field([], (8, 8))
     with pytest.raises(ValueError, match="image_size must be >= 1"):
-        rf_explorer_step(layers, (0, 8))
+        unit_field(layers, (0, 8))
     with pytest.raises(TypeError, match=r"image_size\[0\] must be an int"):
-        rf_explorer_step(layers, (8.0, 8))
+        unit_field(layers, (8.0, 8))
     with pytest.raises(ValueError, match="image_size must be an int or a pair"):
-        rf_explorer_step(layers, (8, 8, 8))
+        unit_field(layers, (8, 8, 8))
     with pytest.raises(ValueError, match="neighbours must be"):
-        rf_explorer_step(layers, (8, 8), neighbours=-1)
+        unit_field(layers, (8, 8), neighbours=-1)
     with pytest.raises(ValueError, match=r"unit rows .* must be an int in \[0, 3\]"):
-        rf_explorer_step(layers, (8, 8), unit=(4, 0))
+        unit_field(layers, (8, 8), unit=(4, 0))
     with pytest.raises(ValueError, match=r"unit cols .* must be an int in \[0, 4\]"):
-        rf_explorer_step(layers, (8, 10), unit=(0, -1))
+        unit_field(layers, (8, 10), unit=(0, -1))
     with pytest.raises(ValueError, match="needs an input of at least"):
-        rf_explorer_step(parse_layers("conv5 p0"), (3, 3))
+        unit_field(parse_layers("conv5 p0"), (3, 3))
 
 
 def test_build_module_errors():
@@ -158,7 +158,7 @@ def test_format_table_lists_every_layer():
 def test_draw_field_and_image_checks():
     import matplotlib.pyplot as plt
 
-    result = rf_explorer_step(parse_layers("conv3, conv3"), (8, 8), unit=(0, 0))
+    result = unit_field(parse_layers("conv3, conv3"), (8, 8), unit=(0, 0))
     fig, ax = plt.subplots()
     for image in (np.zeros((8, 8)), np.zeros((8, 8, 3), np.uint8), torch.zeros(3, 8, 8),
                   torch.zeros(1, 8, 8)):

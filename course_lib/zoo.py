@@ -172,6 +172,16 @@ RECIPES: dict[str, dict] = {
         "fit": {**_STEPS, "steps": 1500, "loss": "ce"},
         "num_threads": 1,
     },
+    **{f"fcn{v}": {
+        "description": f"FCN-{v} (Long et al. 2015) on a VGG-style backbone of width 6, "
+                       "lecture 06",
+        "builder": f"course_lib.models.fcn.fcn{v}",
+        "kwargs": {"num_classes": 4, "width": 6},
+        "data": {"train": _TRAIN, "val": _VAL},
+        "fit": {"steps": 3000, "log_every": 500, "lr": 3e-3, "batch_size": 16,
+                "optimizer": "adam", "seed": 0, "loss": "ce"},  # one recipe for the three
+        "num_threads": 1,
+    } for v in ("32s", "16s", "8s")},
 }
 
 
@@ -303,8 +313,9 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
     dict
         The manifest record.
     """
-    from course_lib.datasets import ShapesDataset
-    from course_lib.train import evaluate, fit
+    from course_lib.datasets import ShapesDataset, stack_samples
+    from course_lib.metrics import boundary_f1
+    from course_lib.train import evaluate, fit, predict
 
     if name not in RECIPES:
         raise ValueError(f"no recipe named {name!r}; available: {sorted(RECIPES)}")
@@ -328,13 +339,17 @@ def train(name: str, *, out_dir=None, progress: bool = True) -> dict:
         atomic_save(state, path)
         model.load_state_dict(torch.load(path, weights_only=True))
         scores = evaluate(model, val_ds, num_classes=num_classes, device="cpu")
+        images, masks = stack_samples(val_ds)
+        scores["boundary_f1"] = boundary_f1(predict(model, images, device="cpu"), masks,
+                                            num_classes=num_classes)
     finally:
         torch.set_num_threads(threads)
     record = {
         **recipe,
         "file": path.name,
         "metrics": {"miou": scores["miou"], "pixel_acc": scores["pixel_acc"],
-                    "mean_acc": scores["mean_acc"], "iou": scores["iou"]},
+                    "mean_acc": scores["mean_acc"], "iou": scores["iou"],
+                    "boundary_f1": scores["boundary_f1"]},
         "history": history,
         "num_params": num_params(model),
         "sha256": sha256(path),

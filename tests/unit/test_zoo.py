@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from course_lib import zoo
-from course_lib.datasets import ShapesDataset
-from course_lib.train import evaluate
+from course_lib.datasets import ShapesDataset, stack_samples
+from course_lib.metrics import boundary_f1
+from course_lib.train import evaluate, predict
 
 SHIPPED = ("single_scale", "multiscale", "recurrent")
 #: The networks lectures 02 and 04 load in QUICK mode (small, fast to retrain on one thread).
@@ -54,6 +55,11 @@ def test_shipped_checkpoint_reproduces_its_recorded_scores(name):
     assert scores["miou"] == pytest.approx(record["metrics"]["miou"], abs=0.01)
     assert scores["pixel_acc"] == pytest.approx(record["metrics"]["pixel_acc"], abs=0.01)
     assert record["history"]["val_miou"][-1] == pytest.approx(record["metrics"]["miou"], abs=1e-3)
+    if "boundary_f1" in record["metrics"]:  # recorded by zoo.train since the FCNs
+        images, masks = stack_samples(ShapesDataset(**record["data"]["val"]))
+        bf1 = boundary_f1(predict(model, images, device="cpu"), masks,
+                          num_classes=record["kwargs"]["num_classes"])
+        assert bf1 == pytest.approx(record["metrics"]["boundary_f1"], abs=0.01)
 
 
 def test_checkpoint_sizes_stay_within_budget():
@@ -85,6 +91,23 @@ def test_lecture_networks_support_the_claims_of_their_lectures():
     wce = zoo.RECIPES["imbalance_wce"]["fit"]["loss"]
     assert MANIFEST["imbalance_wce"]["fit"]["loss"] == str(wce)
     assert wce.weight == tuple(json.loads(str(wce).split(":", 1)[1]))
+
+
+FCN_NETS = ("fcn32s", "fcn16s", "fcn8s")
+
+
+def test_fcns_share_one_recipe_and_are_ordered_like_the_paper():
+    # Long et al. 2015, PASCAL VOC 2011 val mean IU: 59.4 < 62.4 < 62.7 for 32s < 16s < 8s.
+    recipes = [{k: v for k, v in MANIFEST[n].items() if k in ("data", "fit", "num_threads")}
+               for n in FCN_NETS]
+    assert recipes[0] == recipes[1] == recipes[2]
+    assert {MANIFEST[n]["kwargs"]["width"] for n in FCN_NETS} == {6}
+    for key in ("miou", "boundary_f1"):
+        scores = [MANIFEST[n]["metrics"][key] for n in FCN_NETS]
+        assert scores[0] < scores[1] < scores[2], (key, scores)
+    for name in FCN_NETS:
+        assert MANIFEST[name]["size_bytes"] <= 1_000_000
+        assert MANIFEST[name]["train_seconds"] <= 900  # ~15 min of one CPU thread at most
 
 
 def test_shipped_scores_are_sensible_and_ordered_like_the_papers():

@@ -37,10 +37,14 @@ def png_image(width: str = "100%"):
     return widgets.Image(format="png", layout=widgets.Layout(width=width, height="auto"))
 
 
-def show_figure(image, fig, dpi: int = 80) -> bytes:
-    """Render ``fig`` into the ``Image`` widget ``image``; return the PNG bytes."""
+def show_figure(image, fig, dpi: int = 80, **savefig) -> bytes:
+    """Render ``fig`` into the ``Image`` widget ``image``; return the PNG bytes.
+
+    ``savefig`` keywords go to :meth:`matplotlib.figure.Figure.savefig` (default: a tight
+    bounding box).
+    """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, **({"bbox_inches": "tight"} | savefig))
     image.value = buffer.getvalue()
     return image.value
 
@@ -58,10 +62,7 @@ def show_invalid(image, message: str, width: float, height: float, dpi: int = 80
     fig.patch.set_facecolor("0.85")
     fig.text(0.5, 0.5, textwrap.fill(message, max(20, int(7 * width))), ha="center",
              va="center", fontsize=12, color="0.25")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor())
-    image.value = buffer.getvalue()
-    return image.value
+    return show_figure(image, fig, dpi, bbox_inches=None, facecolor=fig.get_facecolor())
 
 
 def control_options(width: str = SLIDER_WIDTH) -> dict:

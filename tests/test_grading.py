@@ -28,10 +28,13 @@ def _cells(path):
 
 
 def _graded_tests(path) -> int:
+    """Graded test cells of a release that hold code (a hidden-test cell is only a comment)."""
     nb = nbformat.read(path, as_version=4)
     return sum(1 for c in nb.cells
                if c.metadata.get("nbgrader", {}).get("grade")
-               and not c.metadata["nbgrader"].get("solution"))
+               and not c.metadata["nbgrader"].get("solution")
+               and any(ln.strip() and not ln.lstrip().startswith("#")
+                       for ln in c.source.splitlines()))
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)

@@ -57,9 +57,13 @@ class Crop(nn.Module):
         self.offset = check_int("offset", offset)
 
     def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        o = self.offset  # F.pad's order: left, right, top, bottom; a negative pad crops
-        return F.pad(x, [-o, like.shape[-1] + o - x.shape[-1],
-                         -o, like.shape[-2] + o - x.shape[-2]])
+        o, margin = self.offset, abs(self.offset)
+        h, w = like.shape[-2:]
+        # zeros on every side first, so that the crop below never removes more than there is
+        # (an offset beyond x, or x much smaller than like); F.pad: left, right, top, bottom
+        x = F.pad(x, [margin, w + margin, margin, h + margin])  # (N, C, H + h + 2m, W + w + 2m)
+        start = o + margin  # x's pixel o, in the padded map; a negative pad crops
+        return F.pad(x, [-start, w + start - x.shape[-1], -start, h + start - x.shape[-2]])
 
     def extra_repr(self) -> str:
         return f"offset={self.offset}"

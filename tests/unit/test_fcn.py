@@ -203,3 +203,21 @@ def test_crop_pads_below_zero_and_crops_above():
     assert torch.equal(Crop(1)(x, like), x[..., 1:4, 1:4])
     padded = Crop(-1)(x, like)
     assert torch.equal(padded[..., 1:, 1:], x[..., :2, :2]) and not padded[..., 0, :].any()
+
+
+@pytest.mark.parametrize("offset", range(-7, 9))
+@pytest.mark.parametrize("sizes", [((4, 5), (3, 3)), ((2, 3), (5, 4)), ((1, 1), (2, 2))])
+def test_crop_matches_a_loop_for_any_offset(offset, sizes):
+    (height, width), (h, w) = sizes
+    x = torch.randn(2, 3, height, width, dtype=torch.float64, requires_grad=True)
+    got = Crop(offset)(x, torch.zeros(h, w))
+    want = torch.zeros(2, 3, h, w, dtype=torch.float64)
+    kept = torch.zeros(2, 3, height, width, dtype=torch.float64)  # d sum(out) / dx
+    for i in range(h):
+        for j in range(w):
+            if 0 <= offset + i < height and 0 <= offset + j < width:
+                want[..., i, j] = x[..., offset + i, offset + j]
+                kept[..., offset + i, offset + j] = 1
+    torch.testing.assert_close(got, want.detach())
+    (grad,) = torch.autograd.grad(got.sum(), x)  # 1 where a pixel is kept, else 0
+    torch.testing.assert_close(grad, kept)

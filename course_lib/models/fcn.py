@@ -9,6 +9,10 @@ the 2x upsampled ``score_fr``; FCN-8s adds those of pool3 as well. Every sum nee
 on one grid: the offsets of the ``Crop`` layers are derived from the layers' geometry by
 :func:`course_lib.receptive_field.crop_offset` (never typed in), and kept in ``model.crops``.
 
+Every upsampling layer starts as bilinear interpolation and stays trainable. The reference
+Caffe nets freeze them all at bilinear (``lr_mult=0``); the paper lets the 2x layers learn.
+Freeze them with ``requires_grad_(False)`` on every ``nn.ConvTranspose2d`` to compare.
+
 Two families: the course's small nets (:func:`fcn32s`, :func:`fcn16s`, :func:`fcn8s`: padded
 convolutions and batch normalisation, every offset 0) and the paper's VGG16 layout
 (:func:`vgg16_fcn`: conv1_1 padded by 100, a 7x7 ``fc6``, Caffe's offsets 19 / 5, 27 /

@@ -264,27 +264,35 @@ def all_conv_net(*, num_layers: int, width: int, num_classes: int,
 
 # ----------------------------------------------------------------------------- cost
 def conv_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of every ``nn.Conv2d`` in one forward pass of ``model(x)``.
+    """Multiply-accumulates of every convolution in one forward pass of ``model(x)``.
 
-    A conv producing ``out`` of shape (N, C_out, H', W') costs ``out.numel() * C_in/groups *
-    kh * kw`` MACs; other layers are not counted.
+    An ``nn.Conv2d`` producing ``out`` of shape (N, C_out, H', W') costs ``out.numel() *
+    C_in/groups * kh * kw`` MACs: every output reads a window. An ``nn.ConvTranspose2d`` fed
+    ``inp`` of shape (N, C_in, H, W) costs ``inp.numel() * C_out/groups * kh * kw``: every
+    input stamps its kernel (the splat of lecture 03), whatever the padding crops afterwards.
+    Other layers are not counted. Works on the ``meta`` device (shapes only).
 
     Examples
     --------
     >>> conv_macs(nn.Conv2d(2, 3, 3), torch.zeros(1, 2, 5, 5))  # 3*3*3 outputs, 2*3*3 each
     486
+    >>> conv_macs(nn.ConvTranspose2d(2, 3, 4, stride=2), torch.zeros(1, 2, 5, 5))  # 50 * 3*4*4
+    2400
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     total = 0
 
-    def hook(mod, _inputs, out):
+    def hook(mod, inputs, out):
         nonlocal total
         kh, kw = mod.kernel_size
-        total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
+        if isinstance(mod, nn.ConvTranspose2d):
+            total += inputs[0].numel() * (mod.out_channels // mod.groups) * kh * kw
+        else:
+            total += out.numel() * (mod.in_channels // mod.groups) * kh * kw
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d)]
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
         with torch.no_grad():
             model(x)

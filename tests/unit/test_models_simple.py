@@ -153,3 +153,17 @@ def test_all_conv_field_and_conv_macs_reject_bad_arguments():
         all_conv_field(0)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         conv_macs(lambda x: x, torch.zeros(1))
+
+
+@pytest.mark.parametrize("stride, padding, groups", [(1, 0, 1), (2, 1, 1), (3, 2, 2)])
+def test_conv_macs_counts_the_splat_of_a_transposed_convolution(stride, padding, groups):
+    # independent count: with ones everywhere and no padding, every product of the splat adds
+    # exactly 1 to the full output, so the output's sum counts them (padding only crops)
+    x = torch.ones(2, 4, 5, 7, dtype=torch.float64)
+    full = F.conv_transpose2d(x, torch.ones(4, 6 // groups, 3, 3, dtype=torch.float64),
+                              stride=stride, groups=groups)
+    products = int(full.sum())
+    up = nn.ConvTranspose2d(4, 6, 3, stride=stride, padding=padding, groups=groups, bias=False)
+    assert conv_macs(up, x.float()) == products
+    with torch.device("meta"):
+        assert conv_macs(up.to("meta"), torch.zeros(2, 4, 5, 7)) == products

@@ -161,6 +161,32 @@ class FCN(nn.Module):
         self.crops["score"] = crop_offset([*chain, *_layers(final)], [], signed=True)
         self.score = Crop(self.crops["score"])
 
+    def score_sizes(self, x: torch.Tensor) -> dict[str, tuple[int, int]]:
+        """``(height, width)`` of each score map the forward pass of ``x`` fuses.
+
+        ``score_fr`` (stride 32), then ``score_pool4`` and ``score_pool3`` where the net has
+        them. Works on the ``meta`` device (shapes only).
+
+        Examples
+        --------
+        >>> fcn8s(width=2).score_sizes(torch.zeros(1, 3, 256, 256))
+        {'score_fr': (8, 8), 'score_pool4': (16, 16), 'score_pool3': (32, 32)}
+        """
+        sizes, hooks = {}, []
+        for part, label in (("head", "score_fr"), ("skip4", "score_pool4"),
+                            ("skip3", "score_pool3")):
+            if hasattr(self, part):
+                hooks.append(getattr(self, part).register_forward_hook(
+                    lambda m, i, out, label=label: sizes.__setitem__(label,
+                                                                     tuple(out.shape[-2:]))))
+        try:
+            with torch.no_grad():
+                self(x)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return sizes
+
     def _up(self, up: nn.ConvTranspose2d, x: torch.Tensor, height, width) -> torch.Tensor:
         return up(x, output_size=[height, width]) if self.fit_size else up(x)
 

@@ -15,16 +15,8 @@ BUILDERS = {"32s": fcn32s, "16s": fcn16s, "8s": fcn8s}
 
 
 def _score_sizes(model, x):
-    """Heights of the score_fr, score_pool4 and score_pool3 maps (those the model has)."""
-    sizes, hooks = {}, []
-    for name in ("head", "skip4", "skip3"):
-        if hasattr(model, name):
-            hooks.append(getattr(model, name).register_forward_hook(
-                lambda m, i, o, name=name: sizes.__setitem__(name, o.shape[-2])))
-    out = model(x)
-    for h in hooks:
-        h.remove()
-    return out, sizes
+    """The output, and the heights of the score maps ``FCN.score_sizes`` reports."""
+    return model(x), {k: v[0] for k, v in model.score_sizes(x).items()}
 
 
 @pytest.mark.parametrize("variant", BUILDERS)
@@ -37,8 +29,8 @@ def test_output_is_the_input_size(variant, size):
 
 def test_course_score_maps_and_crops_at_256():
     x = torch.rand(1, 3, 256, 256)
-    expected = {"32s": {"head": 8}, "16s": {"head": 8, "skip4": 16},
-                "8s": {"head": 8, "skip4": 16, "skip3": 32}}
+    expected = {"32s": {"score_fr": 8}, "16s": {"score_fr": 8, "score_pool4": 16},
+                "8s": {"score_fr": 8, "score_pool4": 16, "score_pool3": 32}}
     crops = {"32s": {"score": 0}, "16s": {"score_pool4c": 0, "score": 0},
              "8s": {"score_pool4c": 0, "score_pool3c": 0, "score": 0}}
     for variant, build in BUILDERS.items():
@@ -64,12 +56,13 @@ def test_vgg16_map_sizes_round_up_as_caffe(vgg16_fcns):
     x = torch.zeros(1, 3, 256, 256, device="meta")
     out, sizes = _score_sizes(vgg16_fcns["8s"], x)
     assert out.shape == (1, 21, 256, 256)
-    assert sizes == {"head": 9, "skip4": 29, "skip3": 57}  # Caffe's ceil
+    assert sizes == {"score_fr": 9, "score_pool4": 29, "score_pool3": 57}  # Caffe's ceil
     floor = copy.deepcopy(vgg16_fcns["8s"])
     for m in floor.modules():
         if isinstance(m, nn.MaxPool2d):
             m.ceil_mode = False
-    assert _score_sizes(floor, x)[1] == {"head": 8, "skip4": 28, "skip3": 56}  # torch's floor
+    assert _score_sizes(floor, x)[1] == {"score_fr": 8, "score_pool4": 28,
+                                         "score_pool3": 56}  # torch's floor
 
 
 @pytest.mark.parametrize("size", [(1, 1), (97, 97), (131, 97)])

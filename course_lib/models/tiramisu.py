@@ -154,8 +154,8 @@ def tiramisu(*, num_classes: int = 4, in_channels: int = 3, stem: int = 16, grow
     >>> net = tiramisu(stem=4, growth=2, blocks=(1, 2))
     >>> net(torch.zeros(1, 3, 37, 45)).shape
     torch.Size([1, 4, 37, 45])
-    >>> net.up2.layer1.conv
-    Conv2d(14, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
+    >>> net.up2.layer1.conv  # the bottleneck's 3 x 2 new maps, upsampled, + the skip's 4 + 2 + 4
+    Conv2d(16, 2, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
     """
     if not isinstance(blocks, (list, tuple)):
         raise TypeError(f"blocks must be a list or tuple of ints, got {blocks!r} "

@@ -16,7 +16,9 @@ References
 - PyTorch, "Saving and loading models" and ``torch.load(weights_only=True)``:
   https://pytorch.org/docs/stable/notes/serialization.html
 - The recipes' models: C. Farabet et al., TPAMI 2013; P. O. Pinheiro, R. Collobert, ICML 2014
-  (see :mod:`course_lib.models.context`).
+  (see :mod:`course_lib.models.context`); J. Long et al., CVPR 2015 (FCN); O. Ronneberger et
+  al., MICCAI 2015 (U-Net); V. Badrinarayanan et al., TPAMI 2017 (SegNet); L.-C. Chen et al.,
+  ECCV 2018 (DeepLabv3+); S. Jegou et al., CVPRW 2017 (Tiramisu).
 """
 
 from __future__ import annotations

@@ -39,8 +39,7 @@ from torch import nn
 
 from course_lib._checks import check_choice, check_int, check_num_classes, type_name
 from course_lib.ops import bilinear_kernel
-from course_lib.receptive_field.align import crop_offset
-from course_lib.receptive_field.recurrence import Layer
+from course_lib.receptive_field.align import crop_offset, layers_of
 
 __all__ = ["FCN", "Crop", "fcn32s", "fcn16s", "fcn8s", "vgg16_fcn"]
 
@@ -71,19 +70,6 @@ class Crop(nn.Module):
 
     def extra_repr(self) -> str:
         return f"offset={self.offset}"
-
-
-def _layers(module: nn.Module) -> list[Layer]:
-    """The convolutions and pools of ``module``, in order, as :class:`Layer` (height axis)."""
-    layers = []
-    for name, m in module.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            layers.append(Layer(name, m.kernel_size[0], m.stride[0], m.padding[0],
-                                m.dilation[0], transposed=isinstance(m, nn.ConvTranspose2d)))
-        elif isinstance(m, nn.MaxPool2d):
-            first = (lambda v: v[0] if isinstance(v, tuple) else v)
-            layers.append(Layer(name, first(m.kernel_size), first(m.stride), first(m.padding)))
-    return layers
 
 
 def _upsample(num_classes: int, factor: int, padded: bool) -> nn.ConvTranspose2d:
@@ -145,12 +131,12 @@ class FCN(nn.Module):
         super().__init__()
         self.stride, self.fit_size, self.num_classes = stride, fit_size, num_classes
         self.features, self.head = features, head
-        chain, self.crops = _layers(features) + _layers(head), {}
+        chain, self.crops = layers_of(features) + layers_of(head), {}
         for pool, up_name in _SKIPS[stride]:
             skip = _score(_out_channels(features[pool - 1]), num_classes, f"score_pool{pool}")
             up = _upsample(num_classes, 2, fit_size)
-            chain = [*chain, *_layers(up)]  # the sum lives on the upsampled grid
-            cropped = [*_layers(features[:pool]), *_layers(skip)]
+            chain = [*chain, *layers_of(up)]  # the sum lives on the upsampled grid
+            cropped = [*layers_of(features[:pool]), *layers_of(skip)]
             name = f"score_pool{pool}c"
             self.crops[name] = crop_offset(cropped, chain, signed=True)
             setattr(self, f"skip{pool}", skip)
@@ -158,7 +144,7 @@ class FCN(nn.Module):
             setattr(self, name, Crop(self.crops[name]))
         final = _upsample(num_classes, stride, fit_size)
         setattr(self, _FINAL[stride], final)
-        self.crops["score"] = crop_offset([*chain, *_layers(final)], [], signed=True)
+        self.crops["score"] = crop_offset([*chain, *layers_of(final)], [], signed=True)
         self.score = Crop(self.crops["score"])
 
     def score_sizes(self, x: torch.Tensor) -> dict[str, tuple[int, int]]:

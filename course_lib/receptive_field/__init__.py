@@ -11,10 +11,11 @@
   :mod:`course_lib.receptive_field.graph`, or measured by gradients when tracing fails.
 - :mod:`course_lib.receptive_field.effective`: ``effective_receptive_field`` (Luo et al.
   2016) and ``support_box``.
-- :mod:`course_lib.receptive_field.align`: ``coord_map`` and FCN's ``crop_offset``.
+- :mod:`course_lib.receptive_field.align`: ``coord_map``, FCN's ``crop_offset`` and
+  ``layers_of`` (a module's convolutions and pools as a chain of ``Layer``).
 """
 
-from course_lib.receptive_field.align import coord_map, crop_offset
+from course_lib.receptive_field.align import coord_map, crop_offset, layers_of
 from course_lib.receptive_field.effective import effective_receptive_field, support_box
 from course_lib.receptive_field.graph import NodeRule, node_rules
 from course_lib.receptive_field.measure import RFFraction, field_row, receptive_field_of
@@ -41,5 +42,5 @@ from course_lib.receptive_field.stacks import (
 __all__ = ["Layer", "RFInfo", "receptive_field", "extend", "closed_form_size", "format_table",
            "unit_field", "stacked_3x3", "layers_for_field", "vgg_like", "dilated_stack",
            "vgg16_layers", "parse_layers", "is_pool", "build_module", "receptive_field_of",
-           "effective_receptive_field", "support_box", "coord_map", "crop_offset",
+           "effective_receptive_field", "support_box", "coord_map", "crop_offset", "layers_of",
            "RFFraction", "field_row", "NodeRule", "node_rules"]

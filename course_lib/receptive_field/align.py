@@ -11,10 +11,36 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from torch import nn
+
 from course_lib._checks import type_name
 from course_lib.receptive_field.recurrence import Layer
 
-__all__ = ["coord_map", "crop_offset"]
+__all__ = ["coord_map", "crop_offset", "layers_of"]
+
+
+def layers_of(module: nn.Module) -> list[Layer]:
+    """The convolutions and pools of ``module`` in registration order, as :class:`Layer`
+    (height axis): the chain :func:`coord_map` and :func:`crop_offset` read.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.MaxPool2d(2),
+    ...                     nn.ConvTranspose2d(1, 1, 2, 2))
+    >>> [(l.name, l.kernel_size, l.stride, l.transposed) for l in layers_of(net)]
+    [('0', 3, 1, False), ('2', 2, 2, False), ('3', 2, 2, True)]
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be an nn.Module, got {type_name(module)}")
+    first = (lambda v: v[0] if isinstance(v, tuple) else v)
+    layers = []
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            layers.append(Layer(name, m.kernel_size[0], m.stride[0], m.padding[0],
+                                m.dilation[0], transposed=isinstance(m, nn.ConvTranspose2d)))
+        elif isinstance(m, nn.MaxPool2d):
+            layers.append(Layer(name, first(m.kernel_size), first(m.stride), first(m.padding)))
+    return layers
 
 
 def coord_map(layers: Sequence[Layer]) -> tuple[float, float]:

@@ -170,7 +170,8 @@ def test_ci_runs_the_readme_test_command():
 
 def test_grading_folder_is_ignored_and_config_stays_in_repo():
     ignored = (ROOT / ".gitignore").read_text().split()
-    assert "grading/" in ignored and "build/" in ignored
+    # `/grading/`: the course's state, not the `tools/grading` package
+    assert "/grading/" in ignored and "build/" in ignored
     from traitlets.config import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()

@@ -1,0 +1,153 @@
+"""``python -m tools.grading`` (what the Makefile's grading targets run).
+
+- ``generate A ...``: regenerate ``exercises/A`` from ``solutions/A`` (``make exercises``);
+- ``autograde [--unsandboxed] [--jobs N] [--force] A ...``: grade the submissions of the
+  assignments that have any, print progress and a table per student (``make grade``);
+- ``feedback A ...``: HTML feedback for every graded submission, without hidden tests
+  (``make feedback``);
+- ``export``: ``grading/grades.csv`` (``make export``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from tools.grading.autograde import Grader, digest, run_nbgrader
+from tools.grading.course import ROOT, generate
+from tools.grading.feedback import assignment_secrets, check_pages
+from tools.grading.sandbox import SandboxUnavailable, check_available
+
+
+def db_url(course: Path) -> str:
+    return f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+
+
+def grade_class(course: Path, assignments: list[str], jobs: int = 2, force: bool = False,
+                sandboxed: bool = True) -> int:
+    if sandboxed:
+        check_available()
+    (course / "grading").mkdir(exist_ok=True)
+    grader = Grader(course, db_url(course), sandboxed=sandboxed)
+    todo = []
+    for assignment in assignments:
+        students = grader.submissions(assignment)
+        if not students:
+            print(f"{assignment}: no submissions")
+            continue
+        release = grader.register(assignment)
+        source = course / "solutions" / assignment
+        for student in students:
+            key = f"{assignment}/{student}"
+            stamp = digest(course / "grading" / "submitted" / student / assignment, source)
+            done = grader.state.get(key, {})
+            if force or done.get("digest") != stamp:
+                todo.append((assignment, student, release, key, stamp))
+            else:
+                print(f"{key}: unchanged since it was graded, kept")
+    print(f"grading {len(todo)} submission(s), {jobs} at a time")
+
+    def work(item):
+        assignment, student, release, key, stamp = item
+        return key, stamp, grader.grade(assignment, student, release)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for n, (key, stamp, reasons) in enumerate(pool.map(work, todo), 1):
+            grader.state[key] = {"digest": stamp, "reasons": reasons}
+            grader.save()
+            print(f"[{n}/{len(todo)}] {key}" + (f": {'; '.join(reasons)}" if reasons else ""),
+                  flush=True)
+    print_table(course, assignments, grader.state)
+    return 1 if any(r.startswith("grading failed") for v in grader.state.values()
+                    for r in v["reasons"]) else 0
+
+
+def print_table(course: Path, assignments: list[str], state: dict) -> None:
+    rows = []
+    with Gradebook(db_url(course)) as gb:
+        for assignment in assignments:
+            try:
+                subs = gb.assignment_submissions(assignment)
+            except Exception:  # noqa: BLE001 - an assignment never registered
+                continue
+            for sub in subs:
+                reasons = state.get(f"{assignment}/{sub.student_id}", {}).get("reasons", [])
+                rows.append((sub.student_id, assignment, sub.score, sub.max_score,
+                             "; ".join(reasons) or "-"))
+    print(f"\n{'student':<20}{'assignment':<24}{'score':>7}{'max':>6}  reason")
+    for student, assignment, score, top, why in sorted(rows):
+        print(f"{student:<20}{assignment:<24}{score:>7.1f}{top:>6.1f}  {why[:160]}")
+
+
+def feedback(course: Path, assignments: list[str]) -> int:
+    status = 0
+    for assignment in assignments:
+        autograded = course / "grading" / "autograded"
+        if not any(autograded.glob(f"*/{assignment}")):
+            print(f"{assignment}: nothing graded")
+            continue
+        proc = run_nbgrader(course, "generate_feedback", assignment, "--force")
+        if proc.returncode:
+            status = 1
+            print(f"{assignment}: nbgrader generate_feedback failed:\n{proc.stderr[-2000:]}",
+                  file=sys.stderr)
+        pages = sorted((course / "grading" / "feedback").glob(f"*/{assignment}/*.html"))
+        secrets = assignment_secrets(sorted((course / "solutions" / assignment).glob("*.ipynb")))
+        leaks = check_pages(pages, secrets)
+        for leak in leaks:
+            status = 1
+            print(f"hidden test found, page deleted: {leak}", file=sys.stderr)
+        print(f"{assignment}: {len(pages) - len(leaks)} feedback page(s)")
+    crashed_pages(course)
+    return status
+
+
+def crashed_pages(course: Path) -> None:
+    """A page for each submission that could not be read: its reason."""
+    state_path = course / "grading" / "autograde.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    for key, entry in state.items():
+        assignment, student = key.split("/")
+        if (course / "grading" / "autograded" / student / assignment).is_dir():
+            continue
+        page = course / "grading" / "feedback" / student / assignment / f"{assignment}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        why = "; ".join(entry["reasons"]).replace("&", "&amp;").replace("<", "&lt;")
+        page.write_text(f"<html><body><h1>{assignment}</h1><p>Your submission could not be "
+                        f"graded: {why}. Score: 0.</p></body></html>\n")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.grading")
+    parser.add_argument("command", choices=["generate", "autograde", "feedback", "export"])
+    parser.add_argument("assignments", nargs="*")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="run student code without bwrap, with your rights (at your risk)")
+    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once")
+    parser.add_argument("--force", action="store_true", help="regrade unchanged submissions")
+    parser.add_argument("--course", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_intermixed_args(argv)
+    if args.command == "export":
+        proc = run_nbgrader(args.course, "export")
+        print(proc.stdout[-2000:], proc.stderr[-2000:], sep="\n")
+        return proc.returncode
+    if not args.assignments:
+        print("no assignments given (solutions/ is empty?)", file=sys.stderr)
+        return 2
+    if args.command == "generate":
+        generate(args.assignments)
+        return 0
+    if args.command == "feedback":
+        return feedback(args.course, args.assignments)
+    try:
+        return grade_class(args.course, args.assignments, args.jobs, args.force,
+                           not args.unsandboxed)
+    except SandboxUnavailable as exc:
+        print(f"refusing to grade: {exc}", file=sys.stderr)
+        return 3
+

@@ -43,15 +43,18 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         raise NotGradable("not valid JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotGradable("not a notebook (no list of cells)")
+    if data.get("nbformat") != 4:
+        raise NotGradable(f"not a notebook of format 4 (nbformat: {data.get('nbformat')!r})")
+    for cell in data["cells"]:
+        source = cell.get("source") if isinstance(cell, dict) else None
+        if (not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw")
+                or not (isinstance(source, str) or (isinstance(source, list)
+                                                    and all(isinstance(x, str) for x in source)))):
+            raise NotGradable("not a notebook (a cell without a type or a source)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # missing cell ids and the like: not a reason
             nb = nbformat.reads(json.dumps(data), as_version=4)
-        for cell in nb.cells:
-            cell.cell_type, cell.source  # noqa: B018 - a malformed cell raises here
-            if not isinstance(cell.source, str) or cell.cell_type not in (
-                    "code", "markdown", "raw"):
-                raise ValueError(cell.cell_type)
     except Exception as exc:  # noqa: BLE001 - any malformed notebook is one reason
         raise NotGradable(f"not a notebook ({type(exc).__name__})") from None
     return nb

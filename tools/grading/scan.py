@@ -72,16 +72,15 @@ def patching(tree, modules: set[str]) -> list[str]:
             if name in ("exec", "eval", "compile") and not (
                     args and isinstance(args[0], ast.Constant)):
                 found.append(f"runs a built string with {name}")
-        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES and FORBIDDEN_NAMES[
-                node.id]:
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             found.append(FORBIDDEN_NAMES[node.id])
         if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
             found.append(FORBIDDEN_NAMES[node.attr])
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in MUTATORS and root_name(node.func) in modules):
             found.append(f"patches {dotted(node.func.value)} with {node.func.attr}")
-            if dotted(node) in ("os.kill", "os.killpg"):
-                found.append("sends signals")
+        if isinstance(node, ast.Attribute) and dotted(node) in ("os.kill", "os.killpg"):
+            found.append("sends signals")
     return found
 
 

@@ -22,7 +22,7 @@ from tools.grading import generate_in, make_course, nbgrader, normalize
 from tools.grading.cells import BEGIN, convention_errors, is_hidden, is_test
 from tools.grading.sandbox import bwrap_probe
 
-pytestmark = [pytest.mark.grading, pytest.mark.slow]
+pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _cells(path):

@@ -81,7 +81,9 @@ def colab(nb):
     """Colab and JupyterLab metadata, and a cell of 5 MB of output: nothing to flag."""
     for c in nb.cells:
         c.metadata.update({"colab": {"id": "x"}, "tags": ["t"], "collapsed": False})
-    nb.cells.insert(3, nbformat.v4.new_code_cell("print('y' * 5_000_000)"))
+    added = nbformat.v4.new_code_cell("print('y' * 5_000_000)")
+    added.pop("id")  # the release is nbformat 4.4: cells have no ids
+    nb.cells.insert(3, added)
 
 
 def tamper(nb):
@@ -189,6 +191,17 @@ def test_nothing_outside_the_sandbox_changed(graded):
     changed = [str(p) for p, data in before.items() if p.read_bytes() != data]
     assert not changed, f"a submission changed files of the course: {changed}"
     assert not accepted, "a submission reached the network"
+
+
+def test_nbgrader_sees_no_changed_cells(graded):
+    """Submissions are rebuilt on the release: nbgrader's checksum warnings stay quiet, so a
+    warning would mean something (tampering is reported by our own flags)."""
+    course, _, _ = graded
+    logs = list((course / "grading" / "logs").glob("*.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text()
+        assert "has changed" not in text and "Missing grade cell" not in text, text[-2000:]
 
 
 def test_output_is_cut_by_bytes(graded):

@@ -184,6 +184,13 @@ def test_grading_folder_is_ignored_and_config_stays_in_repo():
         assert course[key].startswith("grading"), key
 
 
+def test_make_clean_keeps_grading_state():
+    """`make clean` must never delete submissions, the gradebook or feedback."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nclean:", 1)[1].split("\n\n", 1)[0]
+    assert "rm -rf build" in recipe and "grading" not in recipe.split("\n", 1)[1], recipe
+
+
 def test_every_assignment_has_a_generated_exercise():
     solutions = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     exercises = sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())

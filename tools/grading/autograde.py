@@ -9,7 +9,8 @@ flags), scan the student's code (``tools.grading.scan``: patching flags), and ru
 nbgrader executes it in the sandbox (``tools.grading.execute``) and writes the gradebook.
 Several submissions run at once (``--jobs``); each nbgrader process writes its own rows and
 SQLite serialises the writes. ``grading/autograde.json`` records what was graded and why a
-submission lost points (timeout, kernel died, tampered, flagged, not valid JSON).
+submission lost points (timeout, kernel died, tampered, flagged, not valid JSON);
+``grading/logs/`` keeps nbgrader's log of each batch.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +38,9 @@ from tools.grading.scan import scan
 
 STATE = "autograde.json"
 DB_LOCK = threading.Lock()
+# CPython 3.11's ast.parse is not safe in concurrent threads ("AST constructor recursion
+# depth mismatch"): the scans of the batches take turns (they take milliseconds).
+SCAN_LOCK = threading.Lock()
 
 
 def run_nbgrader(course: Path, *args: str, env: dict | None = None):
@@ -94,10 +99,10 @@ class Grader:
                                f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         return release
 
-    def sanitize(self, assignment: str, student: str, release: Path) -> list[str]:
-        """Write the rebuilt submission into grading/sanitized; return its flags."""
+    def sanitize(self, assignment: str, student: str, release: Path, batch: str) -> list[str]:
+        """Write the rebuilt submission into grading/sanitized/<batch>; return its flags."""
         submitted = self.state_dir / "submitted" / student / assignment
-        dest = self.state_dir / "sanitized" / student / assignment
+        dest = self.state_dir / "sanitized" / batch / student / assignment
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(submitted, dest, symlinks=True,
                         ignore=shutil.ignore_patterns("*.ipynb", ".*"))
@@ -110,33 +115,58 @@ class Grader:
             cells = source_cells(self.db_url, ref_path.stem, assignment)
             nb, flags = rebuild(sub, ref, cells)
             tampered += flags
-            flagged += scan(nb)
+            with SCAN_LOCK:
+                flagged += scan(nb)
             nbformat.write(nb, dest / ref_path.name)
         return [f"tampered: {f}" for f in tampered] + [f"flagged: {f}" for f in flagged]
 
-    def grade(self, assignment: str, student: str, release: Path) -> list[str]:
-        """Grade one submission; return the reasons for the summary table."""
-        try:
-            reasons = self.sanitize(assignment, student, release)
-        except NotGradable as exc:
-            zero_grades(self.db_url, assignment, student)
-            shutil.rmtree(self.state_dir / "autograded" / student / assignment,
-                          ignore_errors=True)
-            return [str(exc)]
-        with tempfile.TemporaryDirectory() as tmp:
-            report = Path(tmp) / "report.json"
-            env = {REPORT_ENV: str(report), UNSANDBOXED_ENV: "0" if self.sandboxed else "1"}
-            args = ("autograde", assignment, "--student", student, "--force",
-                    "--CourseDirectory.submitted_directory=grading/sanitized")
-            for _ in range(3):  # a busy gradebook ("database is locked") is retried
-                proc = run_nbgrader(self.course, *args, env=env)
-                if "database is locked" not in proc.stdout + proc.stderr:
-                    break
-            if proc.returncode or not report.is_file():
-                zero_grades(self.db_url, assignment, student)  # never keep stale grades
-                errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "Error" in ln]
-                return reasons + [f"grading failed: {(errors or ['see nbgrader'])[-1][:200]}"]
-            return json.loads(report.read_text())["reasons"] + reasons
+    def grade_batch(self, assignment: str, students: list[str], release: Path, batch: str,
+                    done, progress=lambda student: None) -> None:
+        """Grade ``students`` with one nbgrader process (one at a time, each in its own
+        sandbox): ``progress(student)`` when its notebook has run, ``done(student, reasons)``
+        once its grades are in the gradebook."""
+        shutil.rmtree(self.state_dir / "sanitized" / batch, ignore_errors=True)
+        flags = {}
+        for student in students:
+            try:
+                flags[student] = self.sanitize(assignment, student, release, batch)
+            except NotGradable as exc:
+                zero_grades(self.db_url, assignment, student)
+                shutil.rmtree(self.state_dir / "autograded" / student / assignment,
+                              ignore_errors=True)
+                done(student, [str(exc)])
+        if not flags:
+            return
+        with tempfile.TemporaryDirectory() as reports:
+            env = {REPORT_ENV: reports, UNSANDBOXED_ENV: "0" if self.sandboxed else "1"}
+            args = ("autograde", assignment, "--force",
+                    f"--CourseDirectory.submitted_directory=grading/sanitized/{batch}")
+            proc = subprocess.Popen([*NBGRADER, *args], cwd=self.course, env={**ENV, **env},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            seen = set()
+            while proc.poll() is None:  # progress: a report is written as a run ends
+                for report in sorted(Path(reports).glob("*.json")):
+                    if report.stem not in seen:
+                        seen.add(report.stem)
+                        progress(report.stem)
+                time.sleep(0.2)
+            log = proc.stdout.read()
+            logs = self.state_dir / "logs"
+            logs.mkdir(exist_ok=True)
+            (logs / f"{batch}.log").write_text(log)
+            for student in flags:
+                done(student, self.outcome(assignment, student, Path(reports), log)
+                     + flags[student])
+
+    def outcome(self, assignment: str, student: str, reports: Path, log: str) -> list[str]:
+        """The reasons of one graded student; a failure of nbgrader zeroes its grades."""
+        report = reports / f"{student}.json"
+        autograded = self.state_dir / "autograded" / student / assignment
+        if report.is_file() and autograded.is_dir():
+            return json.loads(report.read_text())["reasons"]
+        zero_grades(self.db_url, assignment, student)  # never keep stale grades
+        errors = [ln for ln in log.splitlines() if "rror" in ln] or ["see nbgrader's log"]
+        return [f"grading failed: {errors[-1][:200]}"]
 
     def save(self) -> None:
         tmp = self.state_path.with_suffix(".part")

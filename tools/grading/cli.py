@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,12 +29,8 @@ def db_url(course: Path) -> str:
     return f"sqlite:///{course / 'grading' / 'gradebook.db'}"
 
 
-def grade_class(course: Path, assignments: list[str], jobs: int = 2, force: bool = False,
-                sandboxed: bool = True) -> int:
-    if sandboxed:
-        check_available()
-    (course / "grading").mkdir(exist_ok=True)
-    grader = Grader(course, db_url(course), sandboxed=sandboxed)
+def changed(grader: Grader, course: Path, assignments: list[str], force: bool) -> list:
+    """(assignment, student, release, digest) of every submission to (re)grade."""
     todo = []
     for assignment in assignments:
         students = grader.submissions(assignment)
@@ -45,23 +42,49 @@ def grade_class(course: Path, assignments: list[str], jobs: int = 2, force: bool
         for student in students:
             key = f"{assignment}/{student}"
             stamp = digest(course / "grading" / "submitted" / student / assignment, source)
-            done = grader.state.get(key, {})
-            if force or done.get("digest") != stamp:
-                todo.append((assignment, student, release, key, stamp))
+            if force or grader.state.get(key, {}).get("digest") != stamp:
+                todo.append((assignment, student, release, stamp))
             else:
                 print(f"{key}: unchanged since it was graded, kept")
-    print(f"grading {len(todo)} submission(s), {jobs} at a time")
+    return todo
 
-    def work(item):
-        assignment, student, release, key, stamp = item
-        return key, stamp, grader.grade(assignment, student, release)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for n, (key, stamp, reasons) in enumerate(pool.map(work, todo), 1):
-            grader.state[key] = {"digest": stamp, "reasons": reasons}
+def grade_class(course: Path, assignments: list[str], jobs: int = 2, force: bool = False,
+                sandboxed: bool = True) -> int:
+    """Grade what changed, ``jobs`` nbgrader processes at once; print the table."""
+    if sandboxed:
+        check_available()
+    (course / "grading").mkdir(exist_ok=True)
+    grader = Grader(course, db_url(course), sandboxed=sandboxed)
+    todo = changed(grader, course, assignments, force)
+    jobs = max(1, min(jobs, len(todo)))
+    print(f"grading {len(todo)} submission(s), {jobs} at a time", flush=True)
+    lock, count = threading.Lock(), [0, 0]
+
+    def progress(assignment, student):
+        with lock:
+            count[0] += 1
+            print(f"[{count[0]}/{len(todo)}] {assignment}/{student} ran", flush=True)
+
+    def done(assignment, student, reasons):
+        with lock:
+            count[1] += 1
+            grader.state[f"{assignment}/{student}"] = {"digest": stamps[assignment, student],
+                                                       "reasons": reasons}
             grader.save()
-            print(f"[{n}/{len(todo)}] {key}" + (f": {'; '.join(reasons)}" if reasons else ""),
+            print(f"graded {assignment}/{student}: " + ("; ".join(reasons) or "ok"),
                   flush=True)
+
+    stamps = {(a, s): stamp for a, s, _, stamp in todo}
+    batches = [(a, [t[1] for t in todo[k::jobs] if t[0] == a], rel, f"{a}-w{k}")
+               for k in range(jobs) for a, rel in {(t[0], t[2]) for t in todo}]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(grader.grade_batch, a, students, rel, batch,
+                               lambda s, r, a=a: done(a, s, r),
+                               lambda s, a=a: progress(a, s))
+                   for a, students, rel, batch in sorted(batches) if students]
+        for future in futures:
+            future.result()
     print_table(course, assignments, grader.state)
     return 1 if any(r.startswith("grading failed") for v in grader.state.values()
                     for r in v["reasons"]) else 0
@@ -77,11 +100,13 @@ def print_table(course: Path, assignments: list[str], state: dict) -> None:
                 continue
             for sub in subs:
                 reasons = state.get(f"{assignment}/{sub.student_id}", {}).get("reasons", [])
+                more = f" (+{len(reasons) - 2} more)" if len(reasons) > 2 else ""
                 rows.append((sub.student_id, assignment, sub.score, sub.max_score,
-                             "; ".join(reasons) or "-"))
+                             "; ".join(reasons[:2]) + more or "-"))
     print(f"\n{'student':<20}{'assignment':<24}{'score':>7}{'max':>6}  reason")
     for student, assignment, score, top, why in sorted(rows):
-        print(f"{student:<20}{assignment:<24}{score:>7.1f}{top:>6.1f}  {why[:160]}")
+        print(f"{student:<20}{assignment:<24}{score:>7.1f}{top:>6.1f}  {why}")
+    print("(every reason of every submission: grading/autograde.json)")
 
 
 def feedback(course: Path, assignments: list[str]) -> int:

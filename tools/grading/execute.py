@@ -3,8 +3,8 @@
 nbgrader's autograde pipeline stays as it is (sanitize, execute, save grades into the
 gradebook); only the execution moves out of the grading process: ``tools.grading.sandbox``
 runs the notebook and hands back a checked result, so only the grading process writes the
-gradebook. Why a run broke (a timeout, a dead kernel, a garbled result) goes to the JSON file
-named by ``COURSE_GRADING_REPORT`` for the summary table. ``COURSE_GRADING_UNSANDBOXED=1``
+gradebook. Why a run broke (a timeout, a dead kernel, a garbled result) goes to
+``<student>.json`` in the folder named by ``COURSE_GRADING_REPORT``, for the summary table. ``COURSE_GRADING_UNSANDBOXED=1``
 (``--unsandboxed``) runs the same runner without bwrap, for instructors who accept the risk.
 """
 
@@ -41,8 +41,9 @@ class SandboxedExecute(Execute):
                                 cpu_seconds=self.cpu_seconds)
         result = sandbox.run(nb, Path(path) if path else None, timeout=self.timeout,
                              limits=limits, sandboxed=sandboxed)
-        report = os.environ.get(REPORT_ENV)
-        if report:
-            Path(report).write_text(json.dumps({"reasons": result.reasons,
-                                                "sandboxed": sandboxed}))
+        reports = os.environ.get(REPORT_ENV)
+        if reports:
+            student = resources.get("nbgrader", {}).get("student", "unknown")
+            Path(reports, f"{student}.json").write_text(json.dumps(
+                {"reasons": result.reasons, "sandboxed": sandboxed}))
         return result.notebook, resources

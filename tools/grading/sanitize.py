@@ -118,8 +118,8 @@ def rebuild(sub, release, source_cells: dict) -> tuple[nbformat.NotebookNode, li
             new.outputs, new.execution_count = [], None
         cells.append(new)
         cells += added.get(gid, [])
-    nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(release.metadata))
-    for cell in nb.cells:
+    for cell in cells:
         cell.pop("id", None)
-    nb.nbformat_minor = 4
+    nb = nbformat.from_dict({"cells": cells, "metadata": copy.deepcopy(release.metadata),
+                             "nbformat": 4, "nbformat_minor": 4})
     return nb, flags

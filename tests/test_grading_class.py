@@ -227,7 +227,7 @@ def test_feedback_for_everyone_without_hidden_tests(graded):
     assert "not valid JSON" in crash
     honest = page_text(course / "grading" / "feedback" / "honest" / ASSIGNMENT
                        / f"{ASSIGNMENT}.html")
-    assert "Hidden tests passed" in honest
+    assert "Hidden tests test_predict_hidden passed: 0.5 / 0.5 points" in honest
 
 
 def test_rerun_regrades_only_what_changed(graded, capsys):

@@ -166,7 +166,8 @@ def test_redact_keeps_the_comment_points_and_verdict_only():
     text = json.dumps(nb)
     assert "12345" not in text and BEGIN not in text and END not in text
     assert nb.cells[-1].source == HIDDEN.splitlines()[0]
-    assert nb.cells[-1].outputs[0].text == "Hidden tests failed: 0.0 / 1.0 points.\n"
+    assert nb.cells[-1].outputs[0].text == (
+        "Hidden tests test_f_hidden failed: 0.0 / 1.0 points.\n")
     assert "output removed" in nb.cells[1].outputs[-1].text
     assert nb.cells[1].outputs[0].text == "ok\n"
 

@@ -2,7 +2,7 @@
 
 ``RedactHidden`` runs in nbgrader's ``GenerateFeedback`` pipeline after ``GetGrades``: a
 hidden-test cell keeps only its first line (the comment saying what the grader checks) and
-one output, "passed" or "failed" with its points; its own outputs and tracebacks are dropped.
+one output: its name, "passed" or "failed", and its points; its own outputs and tracebacks are dropped.
 Any other output, or line of student code, that quotes a hidden-test line is replaced too.
 ``check_pages`` then reads every written page as text (HTML tags and entities undone) and
 deletes a page that still holds a hidden-test line, so a leak fails loudly, never silently.
@@ -49,8 +49,10 @@ def hidden_outcome(cell) -> nbformat.NotebookNode:
         verdict = "not graded"
     else:
         verdict = "passed" if points and score >= points else "failed"
+    name = meta.get("grade_id", "hidden tests")
     return nbformat.v4.new_output("stream", name="stdout", text=(
-        f"Hidden tests {verdict}: {score if score is not None else '-'} / {points} points.\n"))
+        f"Hidden tests {name} {verdict}: {score if score is not None else '-'} / {points} "
+        "points.\n"))
 
 
 def redact(nb) -> nbformat.NotebookNode:

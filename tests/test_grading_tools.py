@@ -16,6 +16,7 @@ from tools.grading.cells import BEGIN, END
 from tools.grading.feedback import check_pages, redact
 from tools.grading.scan import scan
 
+pytestmark = pytest.mark.timeout(600)
 HIDDEN = f"# Hidden tests: f on random inputs (run by the grader).\n{BEGIN}\nassert f(12345) == 24690, 'doubling'\n{END}\n"  # noqa: E501
 
 
@@ -256,3 +257,15 @@ def test_runner_executes_cells_alone(sandboxed, tmp_path):
     assert result.reasons == ["kernel died in cell 2"]
     assert cells[3].outputs[0].text == f"{not sandboxed}\n"
     assert (files / "data.txt").read_text() == "42"
+
+
+def test_process_limit_stops_a_fork_bomb():
+    if sandbox.bwrap_probe():
+        pytest.skip(sandbox.bwrap_probe())
+    code = ("import os, time\nn = 0\ntry:\n    for _ in range(2000):\n"
+            "        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n"
+            "        n += 1\nexcept OSError:\n    pass\nprint(n)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    result = sandbox.run(nb, None, timeout=60, limits=sandbox.Limits(processes=64))
+    forked = int(result.notebook.cells[0].outputs[0].text)
+    assert 0 < forked < 64, forked

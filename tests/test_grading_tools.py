@@ -269,3 +269,14 @@ def test_process_limit_stops_a_fork_bomb():
     result = sandbox.run(nb, None, timeout=60, limits=sandbox.Limits(processes=64))
     forked = int(result.notebook.cells[0].outputs[0].text)
     assert 0 < forked < 64, forked
+
+
+def test_folders_above_bound_paths_are_traversable():
+    """bwrap creates the folders above a mount point as 0700: the unprivileged kernel could
+    not reach an environment under /tmp or /root without these."""
+    args = sandbox.parents("/tmp/course/.venv")
+    assert args == ["--perms", "0755", "--dir", "/tmp/course"]
+    assert sandbox.parents("/root/.pyenv/versions/3.11.7") == [
+        "--perms", "0755", "--dir", "/root", "--perms", "0755", "--dir", "/root/.pyenv",
+        "--perms", "0755", "--dir", "/root/.pyenv/versions"]
+    assert sandbox.parents("/usr/lib/x") == []

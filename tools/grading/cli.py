@@ -29,8 +29,13 @@ def db_url(course: Path) -> str:
     return f"sqlite:///{course / 'grading' / 'gradebook.db'}"
 
 
+# Reasons that say the grading itself broke, not the submission: such runs are retried.
+RETRY = ("crash:", "grading failed")
+
+
 def changed(grader: Grader, course: Path, assignments: list[str], force: bool) -> list:
-    """(assignment, student, release, digest) of every submission to (re)grade."""
+    """(assignment, student, release, digest) of every submission to (re)grade: new or
+    changed files, a changed source, or a run whose grading broke."""
     todo = []
     for assignment in assignments:
         students = grader.submissions(assignment)
@@ -42,7 +47,9 @@ def changed(grader: Grader, course: Path, assignments: list[str], force: bool) -
         for student in students:
             key = f"{assignment}/{student}"
             stamp = digest(course / "grading" / "submitted" / student / assignment, source)
-            if force or grader.state.get(key, {}).get("digest") != stamp:
+            previous = grader.state.get(key, {})
+            broken = any(r.startswith(RETRY) for r in previous.get("reasons", []))
+            if force or broken or previous.get("digest") != stamp:
                 todo.append((assignment, student, release, stamp))
             else:
                 print(f"{key}: unchanged since it was graded, kept")

@@ -128,7 +128,7 @@ def parents(path: str) -> list[str]:
     an unprivileged user, must traverse them."""
     args = []
     for parent in reversed(Path(path).parents):
-        if str(parent) != "/" and not str(parent).startswith(("/usr", "/etc", "/tmp")):
+        if str(parent) not in ("/", "/tmp") and not str(parent).startswith(("/usr/", "/etc/")):
             args += ["--perms", "0755", "--dir", str(parent)]
     return args
 

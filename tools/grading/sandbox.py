@@ -128,7 +128,8 @@ def parents(path: str) -> list[str]:
     an unprivileged user, must traverse them."""
     args = []
     for parent in reversed(Path(path).parents):
-        if str(parent) not in ("/", "/tmp") and not str(parent).startswith(("/usr/", "/etc/")):
+        top = "/" + (parent.parts[1] if len(parent.parts) > 1 else "")
+        if top not in ("/", "/usr", "/etc") and str(parent) != "/tmp":
             args += ["--perms", "0755", "--dir", str(parent)]
     return args
 

@@ -1,15 +1,15 @@
-"""``make grade``: grade every submission, one sandbox each, and print a table per student.
+"""Grade submissions: each read as untrusted data, rebuilt, then run in its own sandbox.
 
-For each assignment that has submissions under ``grading/submitted/<student>/<assignment>/``:
-register it (``nbgrader generate_assignment`` into ``grading/release``), then for each
-submission whose files (or the assignment's source) changed since it was last graded:
-read it as untrusted data and rebuild it on the release (``tools.grading.sanitize``: tamper
-flags), scan the student's code (``tools.grading.scan``: patching flags), and run
-``nbgrader autograde --student <id> --force`` on the rebuilt copy in ``grading/sanitized``;
-nbgrader executes it in the sandbox (``tools.grading.execute``) and writes the gradebook.
-Several submissions run at once (``--jobs``); each nbgrader process writes its own rows and
-SQLite serialises the writes. ``grading/autograde.json`` records what was graded and why a
-submission lost points (timeout, kernel died, tampered, flagged, not valid JSON);
+``Grader`` works on one course directory (its ``grading/`` state). ``register`` runs
+``nbgrader generate_assignment`` into ``grading/release``. ``grade_batch`` takes a list of
+students of one assignment: each submission is read and rebuilt on the release
+(``tools.grading.sanitize``: tamper flags) and its student code scanned
+(``tools.grading.scan``: patching flags) into ``grading/sanitized/<batch>/``; then one
+``nbgrader autograde --force`` process grades the batch, executing each notebook in its own
+bubblewrap sandbox (``tools.grading.execute``) and writing the gradebook. Batches run in
+parallel (``make grade JOBS=N``); SQLite serialises their writes. A submission that cannot
+be read, or whose grading fails, has every grade set to 0 (never stale grades) and a reason.
+``grading/autograde.json`` records what was graded and why points were lost;
 ``grading/logs/`` keeps nbgrader's log of each batch.
 """
 

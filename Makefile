@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 # Tools that nbgrader and papermill start by name (alembic, jupyter) come from the venv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
+JOBS ?= 2
 
-.PHONY: help setup lab test lint exercises colab bench grade release feedback constraints \
-	checkpoints clean
+.PHONY: help setup lab test lint exercises colab bench grade release feedback export \
+	constraints checkpoints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,12 +47,18 @@ colab: setup  ## rewrite Colab badges + install cells from [tool.course], regene
 bench: setup  ## print the performance report (notebook times come from the last `make test`)
 	$(PY) -m bench
 
-grade: setup  ## autograde every submission in grading/submitted/<student>/<assignment>/
+# Each submission runs in a bubblewrap sandbox; ASSIGNMENTS=, JOBS= (at once), FORCE=1
+# (regrade unchanged submissions), UNSANDBOXED=1 (no sandbox: student code gets your rights).
+grade: setup  ## autograde grading/submitted/<student>/<assignment>/, then a table per student
 	@mkdir -p grading/submitted
-	$(PY) -m tools.grading autograde $(ASSIGNMENTS)
+	$(PY) -m tools.grading autograde --jobs $(JOBS) $(if $(FORCE),--force) \
+	  $(if $(UNSANDBOXED),--unsandboxed) $(ASSIGNMENTS)
 
-feedback: setup  ## HTML feedback for graded submissions into grading/feedback/
-	$(VENV)/bin/nbgrader generate_feedback --all
+feedback: setup  ## HTML feedback for every graded submission into grading/feedback/
+	$(PY) -m tools.grading feedback $(ASSIGNMENTS)
+
+export: setup  ## the gradebook's scores as grading/grades.csv
+	$(PY) -m tools.grading export
 
 release: exercises  ## the student release is exercises/: commit it, or zip it
 	@mkdir -p build && rm -f build/exercises.zip && zip -qr build/exercises.zip exercises \
@@ -64,6 +71,6 @@ constraints: setup  ## re-pin constraints.txt from the current .venv
 	@{ head -2 constraints.txt; $(VENV)/bin/pip freeze --exclude-editable \
 	  | grep -vi '^course.lib'; } > constraints.new && mv constraints.new constraints.txt
 
-clean:  ## remove build products (keeps .venv)
-	rm -rf build grading .pytest_cache .ruff_cache
+clean:  ## remove build products (keeps .venv and grading/: submissions and the gradebook)
+	rm -rf build .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -4,7 +4,8 @@
 - the solution passes all its tests, the unmodified release fails every graded test
   (nbgrader.validator.Validator: the CLI's exit code is 0 either way);
 - autograde with a real gradebook gives the solution full marks and the release zero,
-  and a submission that kills its kernel does not stop the others from being graded.
+  and a submission that kills its kernel does not stop the others from being graded;
+- hidden tests live in their own graded cells (tools/grading/cells.py states the rule).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from nbgrader.api import Gradebook
 from nbgrader.validator import Validator
 
 from tools.grading import generate_in, make_course, nbgrader, normalize
+from tools.grading.cells import BEGIN, convention_errors, is_hidden, is_test
+from tools.grading.sandbox import bwrap_probe
 
-pytestmark = [pytest.mark.grading, pytest.mark.slow]
+pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _cells(path):
@@ -28,13 +31,9 @@ def _cells(path):
 
 
 def _graded_tests(path) -> int:
-    """Graded test cells of a release that hold code (a hidden-test cell is only a comment)."""
+    """Visible graded test cells (a release's hidden-test cells hold only a comment)."""
     nb = nbformat.read(path, as_version=4)
-    return sum(1 for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade")
-               and not c.metadata["nbgrader"].get("solution")
-               and any(ln.strip() and not ln.lstrip().startswith("#")
-                       for ln in c.source.splitlines()))
+    return sum(1 for c in nb.cells if is_test(c) and not is_hidden(c))
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -65,7 +64,7 @@ def test_release_hides_solutions_and_hidden_tests(course):
 
 def test_solution_passes_and_release_fails(course):
     assignment, course_dir, release = course
-    solution = course_dir / "source" / assignment / f"{assignment}.ipynb"
+    solution = course_dir / "solutions" / assignment / f"{assignment}.ipynb"
     result = Validator().validate(str(solution))
     assert not result, f"the solution of {assignment} fails validation: {result}"
     released = release / f"{assignment}.ipynb"
@@ -76,10 +75,12 @@ def test_solution_passes_and_release_fails(course):
     )
 
 
+@pytest.mark.skipif(bwrap_probe() is not None, reason=str(bwrap_probe()))
 def test_autograde_full_marks_and_zero(course):
+    """Plain `nbgrader autograde` (the course's configuration: sandboxed execution)."""
     assignment, course_dir, release = course
-    subs = course_dir / "submitted"
-    for student, src in (("solution", course_dir / "source" / assignment),
+    subs = course_dir / "grading" / "submitted"
+    for student, src in (("solution", course_dir / "solutions" / assignment),
                          ("blank", release)):
         shutil.copytree(src, subs / student / assignment)
     # A submission that kills its kernel must not stop the others from being graded.
@@ -92,7 +93,7 @@ def test_autograde_full_marks_and_zero(course):
     nbformat.write(nb, crash / f"{assignment}.ipynb")
 
     proc = nbgrader(course_dir, "autograde", assignment)
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{course_dir / 'grading' / 'gradebook.db'}") as gb:
         max_score = gb.find_assignment(assignment).max_code_score
         scores = {s.student_id: s.code_score for s in gb.assignment_submissions(assignment)}
     assert max_score > 0
@@ -102,9 +103,39 @@ def test_autograde_full_marks_and_zero(course):
 
 
 def test_grading_cli_usage_errors(capsys):
-    from tools.grading import main
+    from tools.grading.cli import main
 
-    assert main([]) == 2 and "usage" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([])
+    assert "usage" in capsys.readouterr().err
     assert main(["generate"]) == 2 and "no assignments" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no solutions/nope/nope.ipynb"):
         main(["generate", "nope"])
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_hidden_tests_live_in_their_own_cells(assignment):
+    """Each hidden block is a graded, locked cell of its own (grade_id `*_hidden`, its own
+    points, one comment line then the block); visible test cells hold no hidden block."""
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    hidden = [c for c in nb.cells if is_hidden(c)]
+    assert hidden, f"{assignment} has no hidden tests"
+    errors = [e for c in nb.cells for e in convention_errors(c)]
+    assert not errors, f"solutions/{assignment}: " + "; ".join(errors)
+    visible = [c for c in nb.cells if is_test(c) and not is_hidden(c)]
+    assert visible and not any(BEGIN in c.source for c in visible)
+
+
+def test_convention_errors_say_what_is_wrong():
+    def cell(source, **meta):
+        base = {"grade": True, "locked": True, "solution": False, "points": 1,
+                "grade_id": "t_hidden"}
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {**base, **meta}})
+
+    good = f"# Hidden tests: x.\n{BEGIN}\nassert True\n### END HIDDEN TESTS\n"
+    assert convention_errors(cell(good)) == []
+    assert "end in '_hidden'" in convention_errors(cell(good, grade_id="t"))[0]
+    assert "own points" in convention_errors(cell(good, points=0))[0]
+    assert "locked" in convention_errors(cell(good, locked=False))[0]
+    mixed = "assert 1\n" + good
+    assert "one comment line" in convention_errors(cell(mixed))[0]

@@ -170,7 +170,8 @@ def test_ci_runs_the_readme_test_command():
 
 def test_grading_folder_is_ignored_and_config_stays_in_repo():
     ignored = (ROOT / ".gitignore").read_text().split()
-    assert "grading/" in ignored and "build/" in ignored
+    # `/grading/`: the course's state, not the `tools/grading` package
+    assert "/grading/" in ignored and "build/" in ignored
     from traitlets.config import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
@@ -181,6 +182,13 @@ def test_grading_folder_is_ignored_and_config_stays_in_repo():
     assert config.Execute.timeout > 0
     for key in ("submitted_directory", "autograded_directory", "feedback_directory"):
         assert course[key].startswith("grading"), key
+
+
+def test_make_clean_keeps_grading_state():
+    """`make clean` must never delete submissions, the gradebook or feedback."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nclean:", 1)[1].split("\n\n", 1)[0]
+    assert "rm -rf build" in recipe and "grading" not in recipe.split("\n", 1)[1], recipe
 
 
 def test_every_assignment_has_a_generated_exercise():

@@ -8,6 +8,7 @@ network), and no feedback page holds a hidden-test line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -127,7 +128,12 @@ def graded(tmp_path_factory):
     source = course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     server = socket.create_server(("127.0.0.1", 0))
     accepted = []
-    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+
+    def listen():  # a connection from the sandbox would be a network leak
+        with contextlib.suppress(OSError):  # closing the server below ends the wait
+            accepted.append(server.accept())
+
+    threading.Thread(target=listen, daemon=True).start()
     for student, what in class_of(course, server.getsockname()[1]).items():
         dest = course / "grading" / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         dest.parent.mkdir(parents=True)

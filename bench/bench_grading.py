@@ -21,27 +21,13 @@ from pathlib import Path
 TARGET_S = 10.0
 
 
-def solved(release: Path, source: Path):
-    import nbformat
-
-    nb = nbformat.read(release, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source
-               for c in nbformat.read(source, as_version=4).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    return nb
-
-
 def one(assignment: str, n: int = 3) -> list:
     """Grade ``n`` honest submissions in one batch; seconds per submission, and the
     sandboxed run of one notebook alone."""
     import nbformat
     from nbgrader.api import Gradebook
 
-    from tools.grading import generate_in, make_course, sandbox
+    from tools.grading import generate_in, make_course, sandbox, solved
     from tools.grading.autograde import Grader
     from tools.grading.cli import db_url
 

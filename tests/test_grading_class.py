@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tools.grading import generate_in, make_course
+from tools.grading import generate_in, make_course, solved
 from tools.grading.cli import db_url, feedback, grade_class
 from tools.grading.feedback import assignment_secrets, page_text, squash
 from tools.grading.sandbox import bwrap_probe
@@ -27,18 +27,6 @@ ASSIGNMENT = "ex03_transposed_conv"
 TOTAL, PREDICT = 6.0, 1.0  # points of the assignment, of its "predict" question
 pytestmark = [pytest.mark.grading, pytest.mark.slow, pytest.mark.timeout(1200),
               pytest.mark.skipif(bwrap_probe() is not None, reason=str(bwrap_probe()))]
-
-
-def solved(release, source):
-    nb = nbformat.read(release, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source
-               for c in nbformat.read(source, as_version=4).cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in answers:
-            cell.source = answers[gid]
-    return nb
 
 
 def cell(nb, gid):

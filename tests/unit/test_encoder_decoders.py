@@ -1,10 +1,9 @@
 """U-Net, SegNet, DeepLabv3+, Tiramisu: odd sizes, overfit, receptive fields vs gradients."""
 
-import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
+from gradient_fields import gradient_sides, monotone, overfit_one_batch
 from torch import nn
 
 from course_lib.datasets import ShapesDataset
@@ -12,7 +11,7 @@ from course_lib.models.deeplab import deeplabv3plus, separable_conv
 from course_lib.models.segnet import segnet
 from course_lib.models.tiramisu import tiramisu
 from course_lib.models.unet import unet
-from course_lib.receptive_field import layers_of, receptive_field_of, support_box
+from course_lib.receptive_field import layers_of, receptive_field_of
 
 #: Small instances: one per family, quick on one CPU thread.
 SMALL = {
@@ -37,19 +36,8 @@ def test_overfits_one_batch(name):
     torch.manual_seed(0)
     ds = ShapesDataset("train", length=2, image_size=24, seed=0)
     x, y = torch.stack([ds[i][0] for i in range(2)]), torch.stack([ds[i][1] for i in range(2)])
-    model = SMALL[name]()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = None
-    for _ in range(60):
-        loss = F.cross_entropy(model(x), y)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x).argmax(1) == y).float().mean().item()
-    assert accuracy >= 0.95 and loss.item() < first / 3, (accuracy, first, loss.item())
+    first, last, accuracy = overfit_one_batch(SMALL[name](), x, y, steps=60)
+    assert accuracy >= 0.95 and last < first / 3, (accuracy, first, last)
 
 
 def test_print_reads_as_the_architecture():
@@ -75,65 +63,6 @@ def test_print_reads_as_the_architecture():
             assert part in text, (name, part)
 
 
-# ---------------------------------------------------------------------- receptive fields
-class _AvgPool(nn.AvgPool2d):
-    """A max pool's window, averaged; ``(pooled, None)`` in place of ``(pooled, indices)``."""
-
-    def forward(self, x):
-        return super().forward(x), None
-
-
-class _UnpoolAsWindow(nn.Module):
-    """Max unpooling -> the pooled value on every position of its window (a depthwise
-    transposed convolution of ones): the union over every index pattern, the library's rule
-    (see tests/unit/test_receptive_field_graph.py)."""
-
-    def __init__(self, unpool: nn.MaxUnpool2d):
-        super().__init__()
-        self.k, self.s, self.p = unpool.kernel_size, unpool.stride, unpool.padding
-
-    def forward(self, x, indices=None, output_size=None):
-        ones = x.new_ones(x.shape[1], 1, *self.k)  # (C, 1, k, k), one filter per channel
-        out = F.conv_transpose2d(x, ones, stride=self.s, padding=self.p, groups=x.shape[1])
-        return F.pad(out, [0, output_size[-1] - out.shape[-1], 0, output_size[-2]
-                           - out.shape[-2]])  # the odd last row and column: no window
-
-
-def _monotone(net: nn.Module) -> nn.Module:
-    """Positive weights, zero biases, BN in eval, average pools, window unpooling: every
-    unit grows with every pixel of its field, so the input gradient's support is the field."""
-    net = copy.deepcopy(net).eval()
-    for module in list(net.modules()):
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.constant_(module.weight, 1.0 / module.weight[0].numel())
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                pool = _AvgPool if child.return_indices else nn.AvgPool2d
-                setattr(module, name, pool(child.kernel_size, child.stride, child.padding,
-                                           child.ceil_mode))
-            elif isinstance(child, nn.MaxUnpool2d):
-                setattr(module, name, _UnpoolAsWindow(child))
-    return net.requires_grad_(False)
-
-
-def _gradient_sides(net, size, rows, seeds=(0,)):
-    """Height of the gradient support of output ``(row, centre)``, union over images."""
-    sides = []
-    for o in rows:
-        total = torch.zeros(size, size)
-        for seed in seeds:
-            x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(seed))
-                 + 0.5).requires_grad_(True)
-            out = net(x)
-            (grad,) = torch.autograd.grad(out[0, :, o, out.shape[-1] // 2].sum(), x)
-            total += grad[0].abs().sum(0)
-        y0, _, y1, _ = support_box(total)
-        sides.append(y1 - y0)
-    return sides
-
-
 @pytest.mark.parametrize("name", ["unet", "segnet", "tiramisu"])
 def test_receptive_field_matches_gradients(name):
     # traced field (skips: union of the branches; transposed convs: the inputs they read)
@@ -141,7 +70,7 @@ def test_receptive_field_matches_gradients(name):
     model = SMALL[name]()
     rows = receptive_field_of(model, 96)
     assert (rows[-1].jump, rows[-1].output_size) == (1, 96)
-    sides = _gradient_sides(_monotone(model), 96, range(40, 56))  # whole 2^depth periods
+    sides = gradient_sides(monotone(model), 96, range(40, 56))  # whole 2^depth periods
     assert max(sides) == rows[-1].size < 96
 
 
@@ -150,9 +79,9 @@ def test_segnet_real_indices_stay_inside_the_field():
     # gradient support lies inside the field (the union over every index pattern)
     model = segnet(width=2, depth=2)
     field = receptive_field_of(model, 64)[-1].size
-    assert max(_gradient_sides(_monotone(model), 64, range(28, 36))) == field
+    assert max(gradient_sides(monotone(model), 64, range(28, 36))) == field
     real = model.eval().requires_grad_(False)
-    assert 0 < max(_gradient_sides(real, 64, range(28, 36), seeds=range(3))) <= field
+    assert 0 < max(gradient_sides(real, 64, range(28, 36), seeds=range(3))) <= field
 
 
 def test_deeplab_image_pooling_sees_the_whole_image():
@@ -160,14 +89,14 @@ def test_deeplab_image_pooling_sees_the_whole_image():
     rows = receptive_field_of(model, 64)
     pool = next(r for r in rows if r.name == "aspp.image_pool.pool")
     assert pool.size == 64 and rows[-1].size >= 64  # global pooling: the whole input
-    assert _gradient_sides(_monotone(model), 64, [0, 63]) == [64, 64]  # even at the corners
+    assert gradient_sides(monotone(model), 64, [0, 63]) == [64, 64]  # even at the corners
     # the atrous path alone (backbone, then ASPP's rate-3 separable branch): a finite
     # field, traced as the gradients see it
     bb = model.backbone
     chain = nn.Sequential(bb.stem, bb.layer1, bb.layer2, bb.layer3, model.aspp.branches.atrous3)
     rows = receptive_field_of(chain, 256)
     assert rows[-1].jump == 8
-    sides = _gradient_sides(_monotone(chain), 256, range(14, 18))
+    sides = gradient_sides(monotone(chain), 256, range(14, 18))
     assert max(sides) == rows[-1].size < 256
 
 

@@ -5,11 +5,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from gradient_fields import gradient_sides, monotone, overfit_one_batch
 from torch import nn
 
 from course_lib.datasets import ShapesDataset
 from course_lib.models.fcn import Crop, fcn8s, fcn16s, fcn32s, vgg16_fcn
-from course_lib.receptive_field import receptive_field_of, support_box
+from course_lib.receptive_field import receptive_field_of
 
 BUILDERS = {"32s": fcn32s, "16s": fcn16s, "8s": fcn8s}
 
@@ -111,34 +112,6 @@ def test_print_reads_as_the_architecture():
     assert "(upscore): ConvTranspose2d" in str(fcn32s(width=2))
 
 
-def _monotone(net: nn.Module) -> nn.Module:
-    """Positive weights, zero biases, BN in eval, average pools: the gradient support is
-    exactly the receptive field (the approach of tests/unit/test_receptive_field_graph.py)."""
-    net = copy.deepcopy(net).eval()
-    for module in list(net.modules()):
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.constant_(module.weight, 1.0 / module.weight[0].numel())
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride,
-                                                   child.padding, child.ceil_mode))
-    return net.requires_grad_(False)
-
-
-def _gradient_sides(net, size, rows):
-    x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
-         + 0.5).requires_grad_(True)
-    out = net(x)
-    sides = []
-    for o in rows:
-        (grad,) = torch.autograd.grad(out[0, :, o, size // 2].sum(), x, retain_graph=True)
-        y0, _, y1, _ = support_box(grad[0].abs().sum(0))
-        sides.append(y1 - y0)
-    return sides
-
-
 @pytest.mark.parametrize("variant, field, smallest", [("32s", 252, 252), ("16s", 284, 252),
                                                       ("8s", 284, 252)])
 def test_receptive_field_matches_gradients(variant, field, smallest):
@@ -147,7 +120,7 @@ def test_receptive_field_matches_gradients(variant, field, smallest):
     model = BUILDERS[variant](width=2)
     rows = receptive_field_of(model, 320)
     assert (rows[-1].size, rows[-1].jump, rows[-1].output_size) == (field, 1, 320)
-    sides = _gradient_sides(_monotone(model), 320, range(144, 177))  # two 16 px periods
+    sides = gradient_sides(monotone(model), 320, range(144, 177))  # two 16 px periods
     assert (max(sides), min(sides)) == (field, smallest)
 
 
@@ -156,19 +129,8 @@ def test_overfits_one_batch():
     ds = ShapesDataset("train", length=2, image_size=64, seed=0)
     x = torch.stack([ds[i][0] for i in range(2)])
     y = torch.stack([ds[i][1] for i in range(2)])
-    model = fcn8s(num_classes=4, width=8)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = None
-    for _ in range(150):
-        loss = F.cross_entropy(model(x), y)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x).argmax(1) == y).float().mean().item()
-    assert accuracy >= 0.95 or loss.item() < first / 10, (accuracy, first, loss.item())
+    first, last, accuracy = overfit_one_batch(fcn8s(num_classes=4, width=8), x, y, steps=150)
+    assert accuracy >= 0.95 or last < first / 10, (accuracy, first, last)
 
 
 def test_builders_reject_bad_arguments():

@@ -7,6 +7,6 @@ submissions rebuilt on the release), ``scan`` (patching flags), ``sandbox`` and 
 submission), ``feedback`` (pages without hidden tests), ``cli`` (``python -m tools.grading``).
 """
 
-from tools.grading.course import generate_in, make_course, nbgrader, normalize
+from tools.grading.course import generate_in, make_course, nbgrader, normalize, solved
 
-__all__ = ["generate_in", "make_course", "nbgrader", "normalize"]
+__all__ = ["generate_in", "make_course", "nbgrader", "normalize", "solved"]

@@ -67,6 +67,19 @@ def generate_in(course: Path, assignment: str) -> Path:
     return release
 
 
+def solved(release: Path, source: Path) -> nbformat.NotebookNode:
+    """The release with the solution's answers: an honest submission, for tests and bench."""
+    nb = nbformat.read(release, as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source
+               for c in nbformat.read(source, as_version=4).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop volatile metadata so that two generations of the same source compare equal."""
     for key in VOLATILE_NB_KEYS:

@@ -64,7 +64,7 @@ release: exercises  ## the student release is exercises/: commit it, or zip it
 	@mkdir -p build && rm -f build/exercises.zip && zip -qr build/exercises.zip exercises \
 	  && echo ">> build/exercises.zip"
 
-checkpoints: setup  ## retrain every shipped checkpoint from its recipe (~10 min on a CPU)
+checkpoints: setup  ## retrain every shipped checkpoint from its recipe (hours on a CPU: see MANIFEST.json)
 	$(PY) -m course_lib.zoo train --all
 
 constraints: setup  ## re-pin constraints.txt from the current .venv
